@@ -1,0 +1,74 @@
+"""Statistics for accuracies measured on the same examples: CIs, paired bootstrap, McNemar.
+
+Sources: Wilson score interval (Wilson 1927; Agresti & Coull 1998 for its coverage); paired
+bootstrap of per-example differences (Efron & Tibshirani 1993, ch. 13 percentile interval);
+exact McNemar test = two-sided binomial test on the discordant pairs (McNemar 1947).
+Pure Python + numpy, no torch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high}
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> Interval:
+    """95% Wilson score interval for a proportion (well behaved near 0, 1 and for small n)."""
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def bootstrap_mean_interval(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """Percentile bootstrap interval of a mean of per-example values."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return Interval(float("nan"), float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    means = x[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return Interval(float(x.mean()), float(lo), float(hi))
+
+
+def paired_bootstrap_delta(
+    base: Sequence[float], other: Sequence[float], *, n_boot: int = 2000, seed: int = 0
+) -> Interval:
+    """Interval of mean(other) - mean(base), resampling examples jointly (the pairing is kept)."""
+    a, b = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired bootstrap needs the same examples on both sides ({a.size} vs {b.size})")
+    return bootstrap_mean_interval(b - a, n_boot=n_boot, seed=seed)
+
+
+def mcnemar_exact(base: Sequence[int], other: Sequence[int]) -> dict[str, float]:
+    """Exact McNemar test on paired 0/1 outcomes: b = base right/other wrong, c = the reverse."""
+    a, o = np.asarray(base, dtype=int), np.asarray(other, dtype=int)
+    if a.shape != o.shape:
+        raise ValueError(f"McNemar needs the same examples on both sides ({a.size} vs {o.size})")
+    b = int(((a == 1) & (o == 0)).sum())
+    c = int(((a == 0) & (o == 1)).sum())
+    n = b + c
+    if n == 0:
+        return {"b": b, "c": c, "p_value": 1.0}
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return {"b": b, "c": c, "p_value": min(1.0, 2 * tail)}

