@@ -7,6 +7,7 @@ names the key and what is allowed. The resolved config is written next to every 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -260,8 +261,11 @@ def _format_error(err: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         if e["type"] == "extra_forbidden":
             parent = _model_at(ExperimentConfig, e["loc"][:-1])
-            allowed = ", ".join(sorted(parent.model_fields)) if parent else "see the config reference"
-            lines.append(f"unknown key '{key}' — allowed here: {allowed}")
+            fields = sorted(parent.model_fields) if parent else []
+            guess = difflib.get_close_matches(str(e["loc"][-1]), fields, n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            allowed = ", ".join(fields) or "see the config reference"
+            lines.append(f"unknown key '{key}'{hint} — allowed here: {allowed}")
         elif e["type"] == "literal_error":
             lines.append(f"'{key}': {e['msg'].replace('Input should be', 'must be')} (got {e['input']!r})")
         else:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 BASELINE = "baseline"
+GOLD = "gold"  # label of the gold-vs-gold check: sql.jsonl scored with pred_sql = gold_sql
 
 
 @dataclass

@@ -1,6 +1,151 @@
-"""Placeholder until issue 3 lands."""
-from tradeoff_ray.commands import not_built
+"""`tradeoff-ray score-sql`: re-score an existing predictions file with Spider execution accuracy.
+
+    tradeoff-ray score-sql --spider-dir /data/spider --predictions preds.jsonl [--workers 2]
+
+Input: a JSON list or JSONL of records with `db_id`, the gold query (`gold` / `query` /
+`ground_truth_sql` / `gold_sql`) and the prediction (`pred` / `predicted_sql` / `prediction` /
+`pred_sql`, or a raw `raw_generation` / `generation`); this accepts the files the source studies
+published and this project's own evals/<label>/sql.jsonl. A prediction that is not plain SQL
+(fences, chat tokens, prose first) goes through extract_sql; the record keeps both.
+Output JSONL: every input record plus ex (0/1, null = not scorable), error, error_detail,
+hardness, scored_sql (what was executed), extracted, exec_s. The summary prints EX overall and
+per hardness with counts and 95% CIs, the error classes, and why records were not scorable.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tradeoff_ray.analyze.stats import wilson_interval
+from tradeoff_ray.errors import UserError
+from tradeoff_ray.records import write_jsonl
+from tradeoff_ray.score.hardness import LEVELS
+from tradeoff_ray.score.sql_batch import SqlTask, make_task, resolve_workers, score_tasks
 
 
-def main(**_options) -> None:
-    not_built("score-sql", 3)
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSON list or JSONL file; bad input raises UserError naming the line."""
+    if not path.is_file():
+        raise UserError(f"predictions file not found: {path}; pass --predictions with a JSON list or JSONL file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    if not text.strip():
+        raise UserError(f"{path} is empty; it needs one record per line (JSONL) or a JSON list of records")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {err.lineno} column {err.colno}: invalid JSON ({err.msg}); "
+                            "fix the file, or write one JSON object per line (JSONL)") from None
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise UserError(f"{path}: item {i} of the JSON list is {type(item).__name__}, not an object "
+                                "with db_id, gold and prediction fields")
+        return data
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno}); "
+                            "each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{path}, line {lineno}: expected a JSON object with db_id, gold and prediction "
+                            f"fields, got {type(obj).__name__}")
+        records.append(obj)
+    return records
+
+
+def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_distinct: bool = False,
+         timeout: float = 10.0, workers: int = 0, max_rows: int = 100_000) -> int:
+    spider_dir, predictions = Path(spider_dir), Path(predictions)
+    if not (spider_dir / "database").is_dir():
+        raise UserError(f"no database/ folder under --spider-dir {spider_dir}; pass the Spider root that holds "
+                        "database/<db_id>/<db_id>.sqlite")
+    if timeout <= 0:
+        raise UserError(f"--timeout must be > 0 seconds (got {timeout})")
+    if workers < 0:
+        raise UserError(f"--workers must be >= 0 (0 = one per core), got {workers}")
+    records = load_records(predictions)
+    out = Path(out) if out else predictions.with_name(predictions.stem + ".scored.jsonl")
+    if out.resolve() == predictions.resolve():
+        raise UserError(f"--out {out} is the predictions file itself; choose another path")
+
+    results: dict[int, dict] = {}
+    tasks: list[SqlTask] = []
+    for i, record in enumerate(records):
+        task = make_task(i, record, spider_dir)
+        if isinstance(task, SqlTask):
+            tasks.append(task)
+        else:
+            results[i] = task
+    n_workers = resolve_workers(workers)
+    console = Console(stderr=True)
+    start = time.monotonic()
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("elapsed"),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                  transient=True) as progress:
+        bar = progress.add_task("score", total=len(tasks))
+        results.update(score_tasks(tasks, workers=n_workers, timeout_s=timeout, max_rows=max_rows,
+                                   keep_distinct=keep_distinct, on_progress=lambda n: progress.advance(bar, n)))
+    elapsed = time.monotonic() - start
+    merged = [{**record, **results[i]} for i, record in enumerate(records)]
+    write_jsonl(out, merged)
+    print_summary(merged, Console())
+    Console().print(f"{len(records)} records, {len(tasks)} sent to scoring, in {elapsed:.1f} s with {n_workers} "
+                    f"worker(s); wrote {out}")
+    return 0
+
+
+def summarize(scored: list[dict]) -> dict[str, Any]:
+    """EX per hardness level and overall, error counts and not-scorable reasons of scored records."""
+    levels: dict[str, list[int]] = {}
+    for r in scored:
+        if r.get("ex") is None:
+            continue
+        cell = levels.setdefault(r.get("hardness") or "unknown", [0, 0])
+        cell[0] += int(r["ex"])
+        cell[1] += 1
+    total = [sum(c for c, _ in levels.values()), sum(n for _, n in levels.values())]
+    return {
+        "levels": levels,
+        "all": total,
+        "errors": Counter(r.get("error") for r in scored),
+        "not_scorable": Counter(r.get("error") for r in scored if r.get("ex") is None),
+    }
+
+
+def print_summary(scored: list[dict], console: Console) -> None:
+    s = summarize(scored)
+    table = Table(title="Spider execution accuracy")
+    for col in ("hardness", "scored", "EX", "95% CI"):
+        table.add_column(col, justify="right" if col != "hardness" else "left")
+    order = [lvl for lvl in (*LEVELS, "unknown") if lvl in s["levels"]]
+    for name, (correct, n) in [(lvl, s["levels"][lvl]) for lvl in order] + [("all", s["all"])]:
+        ci = wilson_interval(correct, n)
+        table.add_row(name, str(n), f"{ci.estimate:.3f}" if n else "-",
+                      f"{ci.low:.3f}-{ci.high:.3f}" if n else "-", end_section=name == order[-1] if order else False)
+    console.print(table)
+    errors = Table(title="outcomes")
+    errors.add_column("class")
+    errors.add_column("records", justify="right")
+    for name, count in s["errors"].most_common():
+        errors.add_row(str(name), str(count))
+    console.print(errors)
+    if s["not_scorable"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in s["not_scorable"].most_common())
+        console.print(f"[yellow]{sum(s['not_scorable'].values())} of {len(scored)} records not scorable "
+                      f"({reasons})[/yellow]")
+    else:
+        console.print(f"all {len(scored)} records scorable")

@@ -1,0 +1,58 @@
+"""Tiny Spider-format and MMLU-format benchmarks made in code, and a config that evaluates them fast.
+
+Shared by tests/unit/infer and tests/integration/test_eval_pipeline.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fixtures import make_singer_db
+from tradeoff_ray.config import ExperimentConfig, config_from_dict
+from tradeoff_ray.data.types import McQuestion, MmluData, SpiderData, SqlExample
+
+SINGER_QUESTIONS = [
+    ("How many singers are there?", "SELECT count(*) FROM singer"),
+    ("List the names of singers older than 30.", "SELECT name FROM singer WHERE age > 30"),
+    ("What is the average age of singers?", "SELECT avg(age) FROM singer"),
+    ("Name the countries in alphabetical order.", "SELECT name FROM country ORDER BY name"),
+    ("How many singers come from each country?",
+     "SELECT country_id, count(*) FROM singer GROUP BY country_id"),
+    ("Which singers are from Japan?",
+     "SELECT T1.name FROM singer AS T1 JOIN country AS T2 ON T1.country_id = T2.country_id WHERE T2.name = 'Japan'"),
+]
+
+
+def tiny_spider(root: Path) -> SpiderData:
+    """Six questions on a real SQLite file plus one whose database file is missing."""
+    db = root / "database" / "singer" / "singer.sqlite"
+    if not db.exists():
+        make_singer_db(db)
+    dev = [SqlExample(f"dev-{i:04d}", "dev", "singer", q, sql) for i, (q, sql) in enumerate(SINGER_QUESTIONS)]
+    dev.append(SqlExample(f"dev-{len(dev):04d}", "dev", "lost_db", "How many rows?", "SELECT count(*) FROM t"))
+    return SpiderData(train=[], dev=dev, db_paths={"singer": db}, source=str(root))
+
+
+def _q(subject: str, split: str, i: int, answer: str) -> McQuestion:
+    return McQuestion(example_id=f"{subject}/{split}/{i}", subject=subject,
+                      category={"high_school_physics": "STEM", "philosophy": "humanities"}[subject],
+                      split=split, index=i, question=f"Question {i} about {subject.replace('_', ' ')}?",
+                      choices=(f"first {i}", f"second {i}", f"third {i}", f"fourth {i}"), answer=answer)
+
+
+def tiny_mmlu() -> MmluData:
+    """Two subjects (STEM, humanities), three test questions and two dev exemplars each."""
+    splits: dict[str, dict[str, list[McQuestion]]] = {"test": {}, "dev": {}}
+    for subject in ("high_school_physics", "philosophy"):
+        splits["test"][subject] = [_q(subject, "test", i, "ABCD"[i % 4]) for i in range(3)]
+        splits["dev"][subject] = [_q(subject, "dev", i, "DCBA"[i % 4]) for i in range(2)]
+    return MmluData(splits=splits, subject_category={"high_school_physics": "STEM", "philosophy": "humanities"},
+                    source="tiny-mmlu")
+
+
+def tiny_config(model_dir: Path, cache_dir: Path, **eval_overrides) -> ExperimentConfig:
+    """CPU-sized settings: 1 generation actor (1 CPU) + 1 scorer actor (0.5 CPU) fit a 2-CPU local Ray."""
+    ev = {"engine": "hf", "batch_size": 4, "max_new_tokens": 12, "mmlu_shots": [0, 1], "sql_timeout_s": 1.0,
+          "generation_actors": 1, "scorer_actors": 1, "cpus_per_generation_actor": 1, "cpus_per_scorer_actor": 0.5}
+    ev.update(eval_overrides)
+    return config_from_dict({"name": "tiny", "model": {"name": str(model_dir), "cache_dir": str(cache_dir)},
+                             "data": {"mmlu_per_category": 2, "seed": 0}, "eval": ev})

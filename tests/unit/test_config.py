@@ -1,0 +1,80 @@
+"""The config is the only way settings enter: every shipped YAML loads; bad input fails clearly."""
+from pathlib import Path
+
+import pytest
+
+from tradeoff_ray.config import CONFIG_DIR, ConfigError, ExperimentConfig, load_config, parse_overrides
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, ExperimentConfig)
+    assert path.read_text().startswith("#"), "presets open with the command that runs them"
+
+
+def test_default_is_quickstart() -> None:
+    assert load_config().name == "quickstart"
+
+
+def test_seed_configs_match_the_studies() -> None:
+    s1 = load_config(CONFIG_DIR / "seed1_llama3_8b.yaml")
+    got = {(v.r, v.alpha, v.dropout, v.learning_rate, v.max_steps, v.quantization) for v in s1.training.variants}
+    assert got == {(16, 32, 0.05, 2e-5, 2048, "nf4"), (32, 64, 0.1, 1e-5, 2048, "nf4")}
+    assert all(len(v.target_modules) == 7 for v in s1.training.variants)
+    s2 = load_config(CONFIG_DIR / "seed2_mistral_7b.yaml")
+    got2 = {(v.r, v.alpha, v.learning_rate, v.num_epochs, v.per_device_batch_size * v.gradient_accumulation_steps)
+            for v in s2.training.variants}
+    assert got2 == {(8, 16, 2e-4, 3, 4), (8, 16, 1e-4, 5, 4)}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_names_key_and_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "eval:\n  batchsize: 8\n"))
+    msg = str(err.value)
+    assert "eval.batchsize" in msg and "batch_size" in msg
+
+
+def test_unknown_key_inside_a_variant(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "training:\n  variants:\n    - {name: a, max_steps: 3, rank: 8}\n"))
+    assert "training.variants.0.rank" in str(err.value) and "alpha" in str(err.value)
+
+
+def test_wrong_type_and_literal(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"eval\.batch_size"):
+        load_config(_write(tmp_path, "eval:\n  batch_size: many\n"))
+    with pytest.raises(ConfigError, match=r"'eval\.engine': must be 'auto', 'hf' or 'vllm'"):
+        load_config(_write(tmp_path, "eval:\n  engine: tgi\n"))
+
+
+def test_variant_needs_exactly_one_length(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="exactly one of max_steps or num_epochs"):
+        load_config(_write(tmp_path, "training:\n  variants:\n    - {name: a}\n"))
+
+
+def test_missing_file_lists_shipped_configs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="quickstart.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_apply_and_validate() -> None:
+    cfg = load_config(None, ["eval.batch_size=7", "data.dev_limit=null", "eval.mmlu_shots=[0, 5]"])
+    assert cfg.eval.batch_size == 7 and cfg.data.dev_limit is None and cfg.eval.mmlu_shots == [0, 5]
+    with pytest.raises(ConfigError, match="eval.nope"):
+        load_config(None, ["eval.nope=1"])
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_overrides(["eval.batch_size"])
+
+
+def test_section_hash_tracks_only_named_sections() -> None:
+    a = load_config(None)
+    b = load_config(None, ["eval.batch_size=3"])
+    assert a.section_hash("training") == b.section_hash("training")
+    assert a.section_hash("eval") != b.section_hash("eval")

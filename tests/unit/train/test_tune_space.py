@@ -1,0 +1,96 @@
+"""Tune's pure parts: config -> search space, trial settings -> variant, metrics, Pareto front, table."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tradeoff_ray.config import ExperimentConfig, LoraVariant
+from tradeoff_ray.errors import UserError
+from tradeoff_ray.train.tune import (
+    check_tune_config,
+    format_trials,
+    pareto_flags,
+    search_space,
+    trial_metrics,
+    trial_variant,
+    write_trials_table,
+)
+
+BASE = {"name": "sweep", "r": 8, "alpha": 16, "max_steps": 10}
+
+
+def _cfg(space: dict, **tune) -> ExperimentConfig:
+    return ExperimentConfig(tune={"base": BASE, "space": space, **tune})
+
+
+def test_grid_dims_become_grid_search_and_lists_travel_as_strings():
+    cfg = _cfg({"r": {"grid": [4, 8]}, "target_modules": {"grid": [["q_proj", "v_proj"], ["all-linear"]]}})
+    space = search_space(check_tune_config(cfg))
+    assert space["r"] == {"grid_search": [4, 8]}
+    assert space["target_modules"] == {"grid_search": ["q_proj,v_proj", "all-linear"]}
+
+
+def test_optuna_turns_grids_into_categoricals():
+    from ray.tune.search.sample import Categorical, Float
+
+    cfg = _cfg({"r": {"grid": [4, 8]}, "learning_rate": {"loguniform": [1e-4, 1e-2]}}, search="optuna")
+    space = search_space(check_tune_config(cfg))
+    assert isinstance(space["r"], Categorical) and space["r"].categories == [4, 8]
+    assert isinstance(space["learning_rate"], Float)
+
+
+def test_trial_variant_applies_settings_and_alpha_over_r():
+    base = LoraVariant(**BASE)
+    v = trial_variant(base, {"r": 32, "alpha_over_r": 2.0, "target_modules": "q_proj,v_proj", "num_epochs": 1.0},
+                      name="trial-1")
+    assert (v.name, v.r, v.alpha, v.target_modules) == ("trial-1", 32, 64.0, ["q_proj", "v_proj"])
+    assert v.num_epochs == 1.0 and v.max_steps is None  # searching epochs replaces the base's max_steps
+
+
+def test_invalid_trial_settings_are_a_user_error():
+    with pytest.raises(UserError, match="dropout"):
+        trial_variant(LoraVariant(**BASE), {"dropout": 1.5}, name="t")
+
+
+@pytest.mark.parametrize("space,extra,match", [
+    ({"r": {"choice": [4, 8]}}, {}, "search: random"),
+    ({"r": {"grid": [4]}}, {"search": "optuna", "evaluate_trials": False}, "evaluate_trials"),
+    ({"r": {"grid": [4]}, "alpha": {"grid": [8]}, "alpha_over_r": {"grid": [2]}}, {}, "alpha_over_r"),
+    ({}, {}, "tune.space is empty"),
+])
+def test_settings_that_would_fail_late_are_refused_early(space, extra, match):
+    with pytest.raises(UserError, match=match):
+        check_tune_config(_cfg(space, **extra))
+
+
+def test_asha_needs_a_validation_split():
+    cfg = ExperimentConfig(tune={"base": BASE, "space": {"r": {"grid": [4]}}, "scheduler": "asha"},
+                           data={"validation_fraction": 0})
+    with pytest.raises(UserError, match="validation_fraction"):
+        check_tune_config(cfg)
+
+
+def test_trial_metrics_reads_ex_and_balanced_mmlu():
+    summary = {"sql": {"ex": {"n": 10, "correct": 3, "accuracy": 0.3}},
+               "mmlu": {"0": {"macro": 0.41, "micro": {"accuracy": 0.4}}, "5": {"macro": 0.5, "micro": {}}}}
+    assert trial_metrics(summary, shots=[0, 5]) == {"spider_ex": 0.3, "mmlu_acc": 0.41, "mmlu_micro": 0.4}
+    assert trial_metrics({}, shots=[0]) == {"spider_ex": None, "mmlu_acc": None, "mmlu_micro": None}
+
+
+def test_pareto_front_keeps_non_dominated_trials():
+    points = [(0.5, 0.3), (0.4, 0.4), (0.3, 0.3), (0.5, 0.2), (None, 0.9), (0.4, 0.4)]
+    assert pareto_flags(points) == [True, True, False, False, False, True]
+
+
+def test_trials_table_has_settings_metrics_and_pareto(tmp_path):
+    rows = [{"trial_id": "a", "r": 4, "target_modules": "q_proj,v_proj", "eval_loss": 1.0, "spider_ex": 0.2,
+             "mmlu_acc": 0.4, "adapter_dir": "/x", "status": "complete", "pareto": True},
+            {"trial_id": "b", "r": 8, "target_modules": "all-linear", "eval_loss": None, "spider_ex": None,
+             "mmlu_acc": None, "adapter_dir": None, "status": "stopped_early", "pareto": False}]
+    csv = write_trials_table(rows, tmp_path)
+    for frame in (pd.read_csv(csv), pd.read_parquet(tmp_path / "trials.parquet")):
+        assert list(frame["trial_id"]) == ["a", "b"]
+        assert list(frame["pareto"]) == [True, False]
+        assert frame.loc[0, "spider_ex"] == 0.2
+    text = format_trials(rows)
+    assert "1 of 2 trials" in text and text.splitlines()[1].startswith("*")

@@ -1,0 +1,112 @@
+"""LoRA adapters for evaluation: identify them by content, merge them into the base once, cache the result.
+
+Serving a merged model is the default on every engine: it runs at the base model's speed and leaves
+no room for the failure the issue warns about (a serving stack that silently runs the base model
+when an adapter fails to attach). The merge loads the base in bf16 on GPU / fp32 on CPU — never in
+4-bit, even for QLoRA adapters: merging into dequantized 4-bit weights would bake the quantization
+error into the served model (the adapter was trained against nf4 weights, and bf16 is the closest
+full-precision view of them). Merged models are cached under
+`<cache_root>/merged/<base key>-<adapter hash>/`, written atomically (temp dir + rename), so a
+sweep's evaluations and a re-run reuse them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tradeoff_ray.errors import UserError
+from tradeoff_ray.models import ResolvedModel
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+class AdapterError(UserError):
+    """An adapter directory is missing, incomplete or does not fit the model; the message says the fix."""
+
+
+def check_adapter_dir(adapter_dir: str | Path) -> Path:
+    """The adapter directory, checked to hold adapter_config.json and adapter_model.safetensors."""
+    path = Path(adapter_dir).expanduser()
+    if not path.is_dir():
+        raise AdapterError(f"adapter directory {path} does not exist; pass the `adapter/` folder that training "
+                           "wrote (runs/<run>/train/<variant>/adapter)")
+    missing = [f for f in ADAPTER_FILES if not (path / f).is_file()]
+    if missing:
+        raise AdapterError(f"adapter directory {path} lacks {missing}; it must be a peft adapter saved with "
+                           "save_pretrained (adapter_config.json + adapter_model.safetensors)")
+    return path.resolve()
+
+
+def adapter_hash(adapter_dir: str | Path) -> str:
+    """sha256 (16 hex digits) of adapter_model.safetensors and adapter_config.json: the adapter's identity."""
+    path = check_adapter_dir(adapter_dir)
+    h = hashlib.sha256()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        h.update(name.encode())
+        with open(path / name, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def adapter_rank(adapter_dir: str | Path) -> int:
+    """The LoRA rank r of an adapter (largest over its modules), for vLLM's max_lora_rank check."""
+    cfg = json.loads((check_adapter_dir(adapter_dir) / "adapter_config.json").read_text())
+    ranks = [int(cfg.get("r") or 0)] + [int(v) for v in (cfg.get("rank_pattern") or {}).values()]
+    return max(ranks)
+
+
+def _safe(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+
+
+def merged_model_dir(base: ResolvedModel, adapter_dir: str | Path, *, cache_root: Path) -> ResolvedModel:
+    """The base model with the adapter merged in (peft `merge_and_unload`), as a cached HF directory."""
+    adapter = check_adapter_dir(adapter_dir)
+    digest = adapter_hash(adapter)
+    dest = Path(cache_root) / "merged" / f"{_safe(base.key)}-{digest}"
+    resolved = ResolvedModel(str(dest), key=f"{base.key}+lora-{digest}",
+                             description=f"{base.description or base.path} + LoRA {adapter} (merged, {digest})")
+    if (dest / "config.json").exists():
+        return resolved
+    print(f"[adapter] merging {adapter} into {base.path} (once) -> {dest}", flush=True)
+    _merge(base, adapter, dest)
+    return resolved
+
+
+def _merge(base: ResolvedModel, adapter: Path, dest: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gpu = torch.cuda.is_available()
+    dtype = torch.bfloat16 if gpu else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base.path, revision=base.revision, dtype=dtype,
+                                                 device_map="cuda" if gpu else None)
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter))
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise AdapterError(f"adapter {adapter} does not fit model {base.path} ({type(err).__name__}: {err}); "
+                           "evaluate it with the model.name it was trained on") from None
+    merged = peft_model.merge_and_unload()
+    tokenizer_src = adapter if (adapter / "tokenizer_config.json").is_file() else base.path
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_src, revision=None if tokenizer_src == adapter else base.revision)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
+    try:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "merged_from.json").write_text(json.dumps(
+            {"base": base.path, "base_key": base.key, "adapter": str(adapter), "adapter_hash": adapter_hash(adapter),
+             "dtype": str(dtype).removeprefix("torch.")}, indent=1))
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not (dest / "config.json").exists():  # another process won the race only if dest is complete
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""`HfEngine`: the transformers implementation of `Engine` (any machine; the only one on CPU).
+
+Throughput comes from the usual four things, each of which the source studies' loop lacked:
+prompts batched and sorted by length (little padding), left padding (every row's next token is at
+the last position), the KV cache (one token per step instead of the whole sequence), and
+`torch.inference_mode`. fp32 on CPU (about 4x faster than bf16 there), bf16 on GPU.
+
+Log-likelihood: when a continuation is one token (" A".." D" for MMLU with most tokenizers) the
+context is run once and the next-token log-probs of all its continuations are read off the last
+position — one forward pass per prompt, batched. Otherwise context+continuation is run and the
+continuation tokens' log-probs are summed. Padding is on the left with explicit position ids, so a
+row's numbers do not depend on what it was batched with.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from typing import Any, Sequence
+
+from tradeoff_ray.infer.engine import Generation, encode_pair, encode_text, truncate_at_stop
+
+
+def resolve_device_dtype(dtype: str = "auto", device: str | None = None) -> tuple[str, Any]:
+    """('cuda' | 'cpu', torch dtype): auto = bf16 on GPU, fp32 on CPU."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype == "auto":
+        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return device, getattr(torch, dtype)
+
+
+class HfEngine:
+    """Greedy generation and log-likelihood scoring with a transformers causal LM."""
+
+    def __init__(self, model_path: str, *, dtype: str = "auto", device: str | None = None, batch_size: int = 32,
+                 threads: int | None = None, revision: str | None = None, model: Any = None,
+                 tokenizer: Any = None) -> None:
+        """Load `model_path` (or use the given `model`/`tokenizer`, e.g. an unmerged PeftModel in tests).
+
+        `threads`: torch intra-op threads on CPU (None = keep torch's default, which is the cores
+        this process may use; Ray actors pass their CPU reservation so they do not oversubscribe).
+        """
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device, self.dtype = resolve_device_dtype(dtype, device)
+        if threads and self.device == "cpu":
+            torch.set_num_threads(max(1, int(threads)))
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path, revision=revision)
+        if self.tokenizer.pad_token_id is None:  # many causal LMs ship without one; eos is the convention
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = model if model is not None else AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=self.dtype, revision=revision)
+        self.model.to(self.device).eval()
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in eos:
+            eos.append(self.tokenizer.eos_token_id)
+        self.eos_ids = eos
+
+    def describe(self) -> str:
+        threads = f", {__import__('torch').get_num_threads()} threads" if self.device == "cpu" else ""
+        dtype = str(self.dtype).removeprefix("torch.")
+        return f"hf transformers ({self.model_path}, {self.device}, {dtype}{threads}, batch {self.batch_size})"
+
+    # ---------------------------------------------------------------------------------------- generation
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: list[str]) -> list[Generation]:
+        out: list[Generation | None] = [None] * len(prompts)
+        encoded = [encode_text(self.tokenizer, p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # longest first: OOM shows early
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            t0 = time.perf_counter()
+            texts, counts = self._generate_batch([encoded[i] for i in idx], max_new_tokens, list(stop))
+            share = (time.perf_counter() - t0) / len(idx)
+            for i, text, n in zip(idx, texts, counts):
+                out[i] = Generation(text=text, n_new_tokens=n, seconds=share)
+        return out  # type: ignore[return-value]
+
+    def _generate_batch(self, seqs: list[list[int]], max_new_tokens: int,
+                        stop: list[str]) -> tuple[list[str], list[int]]:
+        import torch
+        from transformers import GenerationConfig
+
+        input_ids, attention = self._left_pad(seqs)
+        gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
+                                   eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id,
+                                   stop_strings=stop or None)
+        with torch.inference_mode():
+            seq = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gen_cfg,
+                                      tokenizer=self.tokenizer if stop else None)
+        new = seq[:, input_ids.shape[1]:].tolist()
+        texts, counts = [], []
+        ends = set(self.eos_ids)
+        for row in new:
+            n = len(row)
+            for j, tok in enumerate(row):
+                if tok in ends:
+                    n = j + 1  # the end-of-turn token was generated
+                    break
+                if tok == self.tokenizer.pad_token_id:
+                    n = j  # padding after a stop string finished this row
+                    break
+            text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
+            texts.append(truncate_at_stop(text, stop))
+            counts.append(n)
+        return texts, counts
+
+    # ---------------------------------------------------------------------------------------- log-likelihood
+
+    def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
+        pairs = [encode_pair(self.tokenizer, c, x) for c, x in requests]
+        out = [0.0] * len(requests)
+        single: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+        multi: list[int] = []
+        for i, (ctx, cont) in enumerate(pairs):
+            if len(cont) == 1 and ctx:
+                single.setdefault(tuple(ctx), []).append((i, cont[0]))
+            else:
+                multi.append(i)
+        if single:
+            self._score_next_token(single, out)
+        if multi:
+            self._score_full(pairs, multi, out)
+        return out
+
+    def loglikelihood_full(self, requests: list[tuple[str, str]]) -> list[float]:
+        """Always the context+continuation path (tests check the one-token path against it)."""
+        pairs = [encode_pair(self.tokenizer, c, x) for c, x in requests]
+        out = [0.0] * len(requests)
+        self._score_full(pairs, list(range(len(pairs))), out)
+        return out
+
+    def _score_next_token(self, groups: dict[tuple[int, ...], list[tuple[int, int]]], out: list[float]) -> None:
+        contexts = sorted(groups, key=len, reverse=True)
+        for start in range(0, len(contexts), self.batch_size):
+            chunk = contexts[start:start + self.batch_size]
+            logprobs = self._last_logprobs([list(c) for c in chunk], keep=1)
+            for row, ctx in enumerate(chunk):
+                for i, tok in groups[ctx]:
+                    out[i] = float(logprobs[row, -1, tok])
+
+    def _score_full(self, pairs: list[tuple[list[int], list[int]]], which: list[int], out: list[float]) -> None:
+        bos = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.eos_ids[0]
+        seqs = {i: ((pairs[i][0] or [bos]) + pairs[i][1]) for i in which}
+        order = sorted(which, key=lambda i: -len(seqs[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            keep = max(len(pairs[i][1]) for i in idx)
+            logprobs = self._last_logprobs([seqs[i][:-1] for i in idx], keep=keep)
+            for row, i in enumerate(idx):
+                cont = pairs[i][1]
+                lp = logprobs[row, keep - len(cont):, :]
+                out[i] = float(sum(lp[j, t] for j, t in enumerate(cont)))
+
+    def _last_logprobs(self, seqs: list[list[int]], *, keep: int):
+        """Log-softmax (fp32) over the vocabulary at the last `keep` positions of each left-padded row."""
+        import torch
+
+        input_ids, attention = self._left_pad(seqs)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        kwargs = {"logits_to_keep": keep} if self._keeps_logits else {}
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                                use_cache=False, **kwargs).logits
+        return torch.log_softmax(logits[:, -keep:, :].float(), dim=-1).cpu()
+
+    def _left_pad(self, seqs: Sequence[list[int]]):
+        import torch
+
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            if s:
+                ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
+                mask[r, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+
+def default_threads(reserved_cpus: float | None) -> int | None:
+    """torch threads for a CPU engine: the CPUs reserved for it, else all cores of this machine."""
+    if reserved_cpus:
+        return max(1, int(round(reserved_cpus)))
+    return os.cpu_count()

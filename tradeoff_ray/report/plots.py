@@ -1,0 +1,215 @@
+"""Report figures (matplotlib, Agg backend, PNG), drawn only from the metrics dict.
+
+Each function writes one PNG and returns its path, or None when the run has nothing to show
+(e.g. no variant for the trade-off scatter, no checkpoints for curves). Error bars are 95%:
+Wilson intervals on accuracies, paired-bootstrap intervals on differences from the baseline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tradeoff_ray.analyze.failures import FAILURES  # noqa: E402
+
+BASE_COLOR = "#6b6b6b"
+DPI = 120
+
+
+def _colors(labels: list[str], baseline: str | None) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    others = [lb for lb in dict.fromkeys(labels) if lb != baseline]
+    out = {lb: cmap(i % 10) for i, lb in enumerate(others)}
+    if baseline:
+        out[baseline] = BASE_COLOR
+    return out
+
+
+def _model_labels(metrics: dict) -> list[str]:
+    run = metrics["run"]
+    return ([run["baseline"]] if run["baseline"] else []) + list(run["variants"])
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _err(value: float, lo: float | None, hi: float | None) -> list[float]:
+    """Asymmetric error-bar lengths; an interval that does not contain the value gives a 0 whisker."""
+    if lo is None or hi is None:
+        return [0.0, 0.0]
+    return [max(0.0, value - lo), max(0.0, hi - value)]
+
+
+def plot_tradeoff(metrics: dict, path: Path) -> Path | None:
+    """x = Δ MMLU (pp), y = Δ Spider EX (pp) per variant, 95% CIs, Pareto front and the baseline."""
+    pareto = metrics["pareto"]
+    pts = [p for p in pareto["points"] if p["delta_mmlu_pp"] is not None and p["delta_ex_pp"] is not None]
+    if not pts:
+        return None
+    colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.axhline(0, color="#bbbbbb", lw=0.8, zorder=0)
+    ax.axvline(0, color="#bbbbbb", lw=0.8, zorder=0)
+    for p in pts:
+        x, y = p["delta_mmlu_pp"], p["delta_ex_pp"]
+        xe = _err(x, *(p["mmlu_ci_pp"] or [None, None]))
+        ye = _err(y, *(p["ex_ci_pp"] or [None, None]))
+        ax.errorbar([x], [y], xerr=[[xe[0]], [xe[1]]], yerr=[[ye[0]], [ye[1]]], fmt="o", ms=8, capsize=4,
+                    color=colors.get(p["label"], "C0"), mfc=colors.get(p["label"], "C0") if p["on_front"] else "white",
+                    mew=2, label=p["label"] + (" (Pareto)" if p["on_front"] else ""))
+        ax.annotate(p["label"], (x, y), textcoords="offset points", xytext=(8, 8), fontsize=9)
+    ax.plot([0], [0], marker="*", ms=14, color=BASE_COLOR, ls="none", label="baseline (0, 0)")
+    coords = {p["label"]: (p["delta_mmlu_pp"], p["delta_ex_pp"]) for p in pts}
+    coords[metrics["run"]["baseline"] or "baseline"] = (0.0, 0.0)
+    front = [coords[lb] for lb in pareto["front"] if lb in coords]
+    if len(front) > 1:
+        fx, fy = zip(*sorted(front))
+        ax.plot(fx, fy, ls="--", color="black", lw=1.2, label="Pareto front")
+    ax.set_xlabel(f"Δ MMLU accuracy vs baseline, {pareto['shots']}-shot (percentage points)")
+    ax.set_ylabel("Δ Spider execution accuracy vs baseline (percentage points)")
+    ax.set_title("Trade-off: Text-to-SQL gained vs general knowledge kept\n"
+                 "(error bars: 95% paired bootstrap CI; filled = on the Pareto front)", fontsize=11)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _grouped_bars(ax, groups: list[str], series: dict[str, list[dict | None]], colors: dict) -> None:
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for i, (label, blocks) in enumerate(series.items()):
+        vals = [b["accuracy_pct"] if b and b["accuracy_pct"] is not None else np.nan for b in blocks]
+        errs = np.array([_err(v, b["ci_low_pct"], b["ci_high_pct"]) if b and not np.isnan(v) else [0, 0]
+                         for v, b in zip(vals, blocks)]).T
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, yerr=errs, capsize=3,
+               color=colors.get(label, "C0"), label=label, edgecolor="white")
+    ax.set_xticks(x, groups)
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_mmlu_categories(metrics: dict, path: Path) -> Path | None:
+    """MMLU accuracy per category (and overall) for the baseline and each variant, one panel per shot count."""
+    labels = [lb for lb in _model_labels(metrics) if metrics["labels"][lb]["mmlu"]]
+    shots = metrics["run"]["shots"]
+    if not labels or not shots:
+        return None
+    colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
+    fig, axes = plt.subplots(len(shots), 1, figsize=(9, 4.2 * len(shots)), squeeze=False)
+    for ax, k in zip(axes[:, 0], shots):
+        cats = sorted({c for lb in labels for c in (metrics["labels"][lb]["mmlu"].get(k) or {}).get("by_category", {})})
+        series = {}
+        for lb in labels:
+            b = metrics["labels"][lb]["mmlu"].get(k)
+            series[lb] = [(b or {}).get("by_category", {}).get(c) for c in cats] + [b]
+        _grouped_bars(ax, [c.replace("_", " ") for c in cats] + ["overall (micro)"], series, colors)
+        ax.axhline(25, color="red", ls=":", lw=1, label="chance (25%)")
+        ax.set_ylabel("MMLU accuracy (%)")
+        ax.set_title(f"MMLU accuracy by category, {k}-shot (whiskers: 95% Wilson CI)", fontsize=11)
+        ax.legend(fontsize=8, ncol=min(4, len(labels) + 1), loc="upper right")
+    return _save(fig, path)
+
+
+def plot_ex_hardness(metrics: dict, path: Path) -> Path | None:
+    """Spider EX per hardness level (and overall) for the baseline and each variant."""
+    labels = [lb for lb in _model_labels(metrics) if metrics["labels"][lb]["sql"]]
+    if not labels:
+        return None
+    colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
+    ref = metrics["labels"][labels[0]]["sql"]
+    levels = list(ref["by_hardness"])
+    series = {lb: [metrics["labels"][lb]["sql"]["by_hardness"].get(h) for h in levels] + [metrics["labels"][lb]["sql"]]
+              for lb in labels}
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    ticks = [f"{h}\n(n={ref['by_hardness'][h]['n']})" for h in levels] + [f"overall\n(n={ref['n']})"]
+    _grouped_bars(ax, ticks, series, colors)
+    ax.set_ylabel("Spider execution accuracy (%)")
+    ax.set_title("Spider EX by hardness (whiskers: 95% Wilson CI)", fontsize=11)
+    ax.legend(fontsize=8, ncol=min(4, len(labels)), loc="upper right")
+    return _save(fig, path)
+
+
+def plot_curves(metrics: dict, path: Path) -> Path | None:
+    """EX and MMLU accuracy against training step for each variant with checkpoints (95% CI bands)."""
+    curves = metrics["curves"]
+    if not curves:
+        return None
+    shots = metrics["run"]["primary_shots"]
+    colors = _colors(_model_labels(metrics) + list(curves), metrics["run"]["baseline"])
+    fig, (ax_sql, ax_mmlu) = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
+    for variant, curve in curves.items():
+        pts = [p for p in curve["points"] if p["step"] is not None]
+        steps = [p["step"] for p in pts]
+        c = colors.get(variant, "C0")
+        for ax, get in ((ax_sql, lambda p: (p["sql_pct"], p["sql_ci_low_pct"], p["sql_ci_high_pct"])),
+                        (ax_mmlu, lambda p: (lambda m: (m["pct"], m["ci_low_pct"], m["ci_high_pct"]) if m
+                                             else (None, None, None))(p["mmlu"].get(shots)))):
+            vals = np.array([[np.nan if v is None else v for v in get(p)] for p in pts], dtype=float)
+            if vals.size == 0 or np.all(np.isnan(vals[:, 0])):
+                continue
+            ax.plot(steps, vals[:, 0], marker="o", color=c, label=variant)
+            ax.fill_between(steps, vals[:, 1], vals[:, 2], color=c, alpha=0.15)
+    ax_sql.set_title("Learning: Spider EX over training", fontsize=11)
+    ax_sql.set_ylabel("Spider execution accuracy (%)")
+    ax_mmlu.set_title(f"Forgetting: MMLU {shots}-shot accuracy over training" if shots is not None
+                      else "Forgetting: no MMLU results in this run", fontsize=11)
+    ax_mmlu.set_ylabel("MMLU accuracy (%)")
+    ax_mmlu.axhline(25, color="red", ls=":", lw=1, label="chance (25%)")
+    for ax in (ax_sql, ax_mmlu):
+        ax.set_xlabel("training step (optimizer steps; 0 = base model)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_ylim(0, 100)
+    fig.suptitle("Checkpoints (bands: 95% Wilson CI)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_errors(metrics: dict, path: Path) -> Path | None:
+    """Stacked bars: share of scorable Spider examples per failure class, for every model label."""
+    tax = metrics["errors"]["taxonomy"]
+    labels = [lb for lb in _model_labels(metrics) if lb in tax]
+    if not labels:
+        return None
+    classes = [c for c in FAILURES if any(tax[lb]["classes"].get(c) for lb in labels)]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(labels) + 1.6))
+    left = np.zeros(len(labels))
+    cmap = plt.get_cmap("tab10")
+    for i, c in enumerate(classes):
+        share = np.array([100.0 * tax[lb]["classes"].get(c, 0) / max(1, metrics["labels"][lb]["sql"]["n"])
+                          for lb in labels])
+        ax.barh(labels, share, left=left, color=cmap(i % 10), label=c.replace("_", " "))
+        left += share
+    ax.invert_yaxis()
+    ax.set_xlabel("share of scorable Spider examples (%)")
+    ax.set_title("Why predictions fail: error taxonomy (the rest is correct)", fontsize=11)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="failure class", title_fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+PLOTS = {"tradeoff": plot_tradeoff, "ex_by_hardness": plot_ex_hardness, "mmlu_by_category": plot_mmlu_categories,
+         "curves": plot_curves, "errors": plot_errors}
+
+
+def render_plots(metrics: dict, plot_dir: Path) -> dict[str, Path]:
+    """Write every plot that has data to plot_dir/<name>.png; returns {name: path}."""
+    out = {}
+    for name, fn in PLOTS.items():
+        target = plot_dir / f"{name}.png"
+        made = fn(metrics, target)
+        if made is not None:
+            out[name] = made
+        elif target.exists():
+            target.unlink()  # a stale figure from an earlier report must not survive
+    return out

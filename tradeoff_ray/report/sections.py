@@ -1,0 +1,296 @@
+"""The report's content: blocks built from the metrics dict, section by section, top to bottom.
+
+Every number shown comes from metrics.json (the same dict), rounded only here. The header comes
+first and says, before any number, whether a sanity check failed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tradeoff_ray.analyze.failures import FAILURES, UNSCORABLE
+from tradeoff_ray.report.blocks import (
+    NA, Alert, Block, Heading, Image, Para, Table, acc_cell, clip, delta_cell, num, p_cell, signed,
+)
+
+STATUS_MARK = {"passed": "PASS", "failed": "**FAIL**", "not_run": "not run"}
+
+
+def _models(m: dict) -> list[str]:
+    run = m["run"]
+    return ([run["baseline"]] if run["baseline"] else []) + run["variants"]
+
+
+def spider_sentence(spider: dict) -> str:
+    """'972 of 1034 dev questions scored; 62 excluded (62 no database: wta_1)'."""
+    if spider.get("n_total") is None:
+        return "no Spider evaluation in this run"
+    text = f"{spider['n_scored']} of {spider['n_total']} dev questions scored"
+    reasons = []
+    if spider["missing_dbs"]:
+        reasons.append(f"{sum(spider['missing_dbs'].values())} no database: {', '.join(spider['missing_dbs'])}")
+    if spider["gold_errors"]:
+        reasons.append(f"{spider['gold_errors']} gold query fails to execute")
+    other = spider["n_excluded"] - sum(spider["missing_dbs"].values()) - spider["gold_errors"]
+    if other > 0:
+        reasons.append(f"{other} for no recorded reason")
+    if spider["n_excluded"]:
+        text += f"; {spider['n_excluded']} excluded ({'; '.join(reasons)})"
+    if spider.get("dev_limit"):
+        text += f" — a seeded sample (data.dev_limit={spider['dev_limit']}), not the full dev set"
+    return text
+
+
+def mmlu_sentence(mmlu: dict) -> str:
+    if not mmlu.get("shots"):
+        return "no MMLU evaluation in this run"
+    parts = []
+    for k, s in mmlu["shots"].items():
+        cats = ", ".join(f"{c} {n}" for c, n in s["by_category"].items())
+        parts.append(f"{s['n']} questions at {k}-shot ({cats})")
+    return f"{mmlu.get('split') or '?'} split; " + "; ".join(parts)
+
+
+def header(m: dict) -> list[Block]:
+    run, checks = m["run"], m["checks"]
+    blocks: list[Block] = [Heading(f"Trade-off report: {run['name']}", 1)]
+    if checks["status"] == "failed":
+        blocks.append(Alert("**SANITY CHECKS FAILED** — the numbers below may be wrong; see Sanity checks.",
+                            "error", checks["failed"]))
+    else:
+        extra = f" ({len(checks['not_run'])} not run: {', '.join(checks['not_run'])})" if checks["not_run"] else ""
+        blocks.append(Alert(f"All sanity checks passed{extra}.", "ok"))
+    for w in run["warnings"]:
+        blocks.append(Alert(w, "warning"))
+    spider, mmlu = run["data"]["spider"], run["data"]["mmlu"]
+    demo = [name for name, d in (("Spider", spider), ("MMLU", mmlu)) if d["is_demo"]]
+    if demo:
+        blocks.append(Alert(f"{' and '.join(demo)}: built-in demo data, not the real benchmark — set "
+                            "data.spider_dir / data.mmlu_dir for publishable numbers.", "warning"))
+    blocks.append(Table(["", ""], [
+        ["Run", f"`{run['run_dir']}`"],
+        ["Model", f"`{run['model']}`"],
+        ["Models compared", ", ".join(_models(m)) or NA],
+        ["Spider", f"{spider['source']}: {spider_sentence(spider)}"],
+        ["MMLU", f"{mmlu['source']}: {mmlu_sentence(mmlu)}"],
+    ]))
+    return blocks
+
+
+def config_section(m: dict) -> list[Block]:
+    cfg = m["run"]["config"]
+    ev, pr = cfg["eval"], cfg["prompt"]
+    blocks: list[Block] = [Heading("Configuration"), Para(
+        f"Engine `{ev['engine']}`; MMLU scored by `{ev['mmlu_mode']}` at shots {ev['mmlu_shots']}; SQL up to "
+        f"{ev['max_new_tokens']} new tokens, {ev['sql_timeout_s']} s timeout, keep_distinct={ev['keep_distinct']}; "
+        f"schema from `{pr['schema_source']}`, foreign keys {pr['foreign_keys']}, {pr['sample_rows']} sample rows. "
+        "Full settings: config.yaml.")]
+    if cfg["variants"]:
+        keys = ["name", "r", "alpha", "dropout", "learning_rate", "max_steps", "num_epochs", "quantization",
+                "per_device_batch_size", "gradient_accumulation_steps", "save_steps"]
+        blocks.append(Table(keys, [[NA if v.get(k) is None else str(v.get(k)) for k in keys] for v in cfg["variants"]]))
+    if cfg["tune"]["enabled"]:
+        blocks.append(Para(f"Ray Tune sweep: search `{cfg['tune']['search']}`, {cfg['tune']['num_samples']} samples."))
+    return blocks
+
+
+def checks_section(m: dict) -> list[Block]:
+    rows = [[c["name"], (c["label"] or "") + (f" {c['shots']}-shot" if c.get("shots") is not None else ""),
+             STATUS_MARK[c["status"]], c["detail"]] for c in m["checks"]["items"]]
+    return [Heading("Sanity checks"), Table(["check", "on", "status", "detail"], rows)]
+
+
+def tradeoff_section(m: dict, plots: dict[str, str]) -> list[Block]:
+    run = m["run"]
+    k = run["primary_shots"]
+    headers = ["model", "Spider EX %", "Δ EX pp [95% CI]", "Δ EX rel %", "p (EX)",
+               f"MMLU {k}-shot %" if k is not None else "MMLU %", "Δ MMLU pp [95% CI]", "Δ MMLU rel %", "p (MMLU)"]
+    rows = []
+    for lb in _models(m):
+        lab, comp = m["labels"][lb], m["comparisons"].get(lb, {})
+        sql, mm = comp.get("sql"), (comp.get("mmlu") or {}).get(k)
+        rows.append([f"**{lb}**" if lb == run["baseline"] else lb, acc_cell(lab["sql"]), delta_cell(sql),
+                     signed((sql or {}).get("delta_rel_pct")), p_cell((sql or {}).get("p_value")),
+                     acc_cell(lab["mmlu"].get(k)), delta_cell(mm), signed((mm or {}).get("delta_rel_pct")),
+                     p_cell((mm or {}).get("p_value"))])
+    blocks: list[Block] = [Heading("Trade-off vs baseline"), Table(headers, rows, note=_pairing_note(m),
+                                                                   numeric=[False] + [True] * 8)]
+    if "tradeoff" in plots:
+        front = ", ".join(m["pareto"]["front"])
+        blocks += [Para(f"Pareto front on (Δ MMLU {k}-shot, Δ EX), both higher is better: {front}."),
+                   Image(plots["tradeoff"], "Trade-off scatter: Δ MMLU vs Δ Spider EX with 95% CIs")]
+    elif not run["variants"]:
+        blocks.append(Para("Only the baseline was evaluated: there is nothing to compare yet."))
+    else:
+        blocks.append(Para("No trade-off scatter: it needs both Spider and MMLU results for the baseline and a "
+                           "variant."))
+    return blocks
+
+
+def _pairing_note(m: dict) -> str:
+    notes = ["Accuracies: 95% Wilson CI. Δ = variant − baseline as reported; its CI is a 95% paired bootstrap "
+             "(resampling examples jointly) and p an exact McNemar test, both on the examples scored for both."]
+    for lb, comp in m["comparisons"].items():
+        for name, c in [("Spider", comp.get("sql"))] + [(f"MMLU {k}-shot", v) for k, v in comp["mmlu"].items()]:
+            if c and c["n_paired"] != max(c["n_baseline"], c["n_variant"]):
+                notes.append(f"{lb} {name}: {c['n_paired']} paired of {c['n_baseline']} (baseline) / "
+                             f"{c['n_variant']} ({lb}); paired Δ {signed(c['paired_delta_pp'])} pp.")
+    return " ".join(notes)
+
+
+def _delta_p(block: dict | None) -> str:
+    """'+33.3 [+10.8, +66.7] p=0.250' (p<0.001 when tiny)."""
+    if not block:
+        return NA
+    p = p_cell(block.get("p_value"))
+    return f"{delta_cell(block)} p{p if p.startswith('<') else '=' + p}"
+
+
+def hardness_section(m: dict, plots: dict[str, str]) -> list[Block]:
+    models = [lb for lb in _models(m) if m["labels"][lb]["sql"]]
+    if not models:
+        return []
+    levels = list(m["labels"][models[0]]["sql"]["by_hardness"])
+    ref = m["labels"][models[0]]["sql"]
+    heads = ["model"] + [f"{h} (n={ref['by_hardness'][h]['n']})" for h in levels] + [f"overall (n={ref['n']})"]
+    acc_rows = [[lb] + [acc_cell(m["labels"][lb]["sql"]["by_hardness"].get(h)) for h in levels]
+                + [acc_cell(m["labels"][lb]["sql"])] for lb in models]
+    numeric = [False] + [True] * (len(heads) - 1)
+    blocks: list[Block] = [Heading("Spider EX by hardness"), Table(heads, acc_rows, numeric=numeric)]
+    delta_rows = []
+    for lb in models:
+        c = m["comparisons"].get(lb, {}).get("sql")
+        if c:
+            delta_rows.append([lb] + [_delta_p(c["by_hardness"].get(h)) for h in levels] + [_delta_p(c)])
+    if delta_rows:
+        blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric))
+    if "ex_by_hardness" in plots:
+        blocks.append(Image(plots["ex_by_hardness"], "Spider EX by hardness"))
+    return blocks
+
+
+def mmlu_section(m: dict, plots: dict[str, str]) -> list[Block]:
+    models = [lb for lb in _models(m) if m["labels"][lb]["mmlu"]]
+    if not models:
+        return []
+    blocks: list[Block] = [Heading("MMLU by category")]
+    base = m["run"]["baseline"]
+    for k in m["run"]["shots"]:
+        per = {lb: m["labels"][lb]["mmlu"].get(k) or {} for lb in models}
+        ref = per[models[0]]
+        if not ref:
+            continue
+        cats = list(ref["by_category"])
+        heads = (["model"] + [f"{c} (n={ref['by_category'][c]['n']})" for c in cats]
+                 + [f"micro (n={ref['n']})", "macro"])
+        numeric = [False] + [True] * (len(heads) - 1)
+        rows = [[lb] + [acc_cell(per[lb].get("by_category", {}).get(c)) for c in cats]
+                + [acc_cell(per[lb] or None), num(per[lb].get("macro_accuracy_pct"))] for lb in models]
+        blocks += [Heading(f"{k}-shot", 3), Table(heads, rows, numeric=numeric)]
+        delta_rows = []
+        for lb in models:
+            c = (m["comparisons"].get(lb, {}).get("mmlu") or {}).get(k)
+            if c:
+                macro_b, macro_v = per[base].get("macro_accuracy_pct"), per[lb].get("macro_accuracy_pct")
+                macro = None if macro_b is None or macro_v is None else macro_v - macro_b
+                delta_rows.append([lb] + [_delta_p(c["by_category"].get(cat)) for cat in cats]
+                                  + [_delta_p(c), signed(macro)])
+        if delta_rows:
+            blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric,
+                                note="Δ macro is the difference of the macro averages (no CI)."))
+        no_answer = {lb: per[lb].get("no_answer", 0) for lb in models}
+        if any(no_answer.values()):
+            blocks.append(Para("Questions with no answer found (scored wrong): "
+                               + ", ".join(f"{lb} {n}" for lb, n in no_answer.items()) + "."))
+    if "mmlu_by_category" in plots:
+        blocks.append(Image(plots["mmlu_by_category"], "MMLU accuracy by category"))
+    return blocks
+
+
+def _sql(text: str | None) -> str:
+    """SQL (or a raw generation) as one clipped code span; backticks become quotes so the span holds."""
+    return f"`{clip(text, 140).replace('`', chr(39))}`" if text else "(nothing)"
+
+
+def errors_section(m: dict, plots: dict[str, str]) -> list[Block]:
+    tax = m["errors"]["taxonomy"]
+    labels = [lb for lb in m["labels"] if lb in tax]
+    if not labels:
+        return []
+    classes = ["ok", *FAILURES, *UNSCORABLE]
+    classes += sorted({c for lb in labels for c in tax[lb]["classes"]} - set(classes))
+    rows = [[lb] + [str(tax[lb]["classes"].get(c, 0)) for c in classes] + [str(tax[lb]["n"])] for lb in labels]
+    blocks: list[Block] = [Heading("SQL error taxonomy"),
+                           Table(["model"] + classes + ["total"], rows, numeric=[False] + [True] * (len(classes) + 1))]
+    kinds = sorted({k for lb in labels for k in tax[lb]["wrong_result_kinds"]})
+    if kinds:
+        blocks.append(Table(["wrong_result kind"] + labels,
+                            [[k] + [str(tax[lb]["wrong_result_kinds"].get(k, 0)) for lb in labels] for k in kinds],
+                            numeric=[False] + [True] * len(labels)))
+    if "errors" in plots:
+        blocks.append(Image(plots["errors"], "Error taxonomy"))
+    examples = m["errors"]["examples"]
+    if examples:
+        rows = [[e["label"], e["kind"] + (" (baseline shown)" if e["shown"] != e["label"] else ""), e["hardness"],
+                 clip(e["question"], 100), _sql(e["pred_sql"] or e["raw_generation"]), _sql(e["gold_sql"]),
+                 e["class"] + (f": {clip(e['detail'], 40)}" if e["detail"] else "")] for e in examples]
+        blocks += [Heading("Example failures", 3),
+                   Para("Chosen by rule (a few per class; regressions first: baseline right, fine-tuned wrong; "
+                        "then examples the fine-tuning fixed, showing the baseline's failure)."),
+                   Table(["model", "kind", "hardness", "question", "predicted SQL", "gold SQL", "class"], rows)]
+    return blocks
+
+
+def curves_section(m: dict, plots: dict[str, str]) -> list[Block]:
+    blocks: list[Block] = [Heading("Learning and forgetting over checkpoints")]
+    if not m["curves"]:
+        blocks.append(Para("No checkpoint was evaluated (set a variant's save_steps and "
+                           "eval.evaluate_checkpoints: true)."))
+        return blocks
+    shots = m["run"]["shots"]
+    heads = ["variant", "step", "label", "Spider EX %"] + [f"MMLU {k}-shot %" for k in shots]
+    rows = []
+    for v, curve in m["curves"].items():
+        for p in curve["points"]:
+            sql = {"accuracy_pct": p["sql_pct"], "ci_low_pct": p["sql_ci_low_pct"], "ci_high_pct": p["sql_ci_high_pct"]}
+            mmlu = [{"accuracy_pct": p["mmlu"][k]["pct"], "ci_low_pct": p["mmlu"][k]["ci_low_pct"],
+                     "ci_high_pct": p["mmlu"][k]["ci_high_pct"]} if k in p["mmlu"] else None for k in shots]
+            rows.append([v, NA if p["step"] is None else str(p["step"]), p["label"], acc_cell(sql)]
+                        + [acc_cell(b) for b in mmlu])
+    blocks.append(Table(heads, rows, numeric=[False, True, False] + [True] * (len(heads) - 3)))
+    if "curves" in plots:
+        blocks.append(Image(plots["curves"], "Spider EX and MMLU accuracy over training steps"))
+    return blocks
+
+
+def _fmt(v: Any) -> str:
+    return NA if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def runtime_section(m: dict) -> list[Block]:
+    blocks: list[Block] = []
+    if m["training"]:
+        keys = sorted({k for r in m["training"].values() for k in r} - {"variant", "adapter_path"})
+        blocks += [Heading("Training"), Table(["variant"] + keys, [[v] + [_fmt(r.get(k)) for k in keys]
+                                                                   for v, r in m["training"].items()])]
+    if m["stages"]:
+        rows = [[s, NA if d["wall_s"] is None else f"{d['wall_s']:.1f}", _fmt(d.get("cached", ""))]
+                for s, d in m["stages"].items()]
+        total = sum(d["wall_s"] or 0 for d in m["stages"].values())
+        blocks += [Heading("Wall time per stage"), Table(["stage", "wall time (s)", "cached"], rows,
+                                                         note=f"Total {total:.1f} s ({total / 60:.1f} min).",
+                                                         numeric=[False, True, False])]
+    return blocks
+
+
+def build_blocks(m: dict, plots: dict[str, str]) -> list[Block]:
+    """The whole report: header (check status first), then the trade-off and its breakdowns."""
+    return (header(m) + tradeoff_section(m, plots) + checks_section(m) + hardness_section(m, plots)
+            + mmlu_section(m, plots) + errors_section(m, plots) + curves_section(m, plots)
+            + runtime_section(m) + config_section(m)
+            + [Para("Generated by `tradeoff-ray report` from the run's saved results; every number is in "
+                    "metrics.json (unrounded).")])
+
+
+def headline_table(m: dict) -> Table:
+    """The trade-off table alone (what `tradeoff-ray report` prints)."""
+    return next(b for b in tradeoff_section(m, {}) if isinstance(b, Table))

@@ -1,0 +1,347 @@
+"""The training run on one worker: TRL `SFTTrainer` + peft LoRA (QLoRA on CUDA), reporting to Ray Train.
+
+`train_loop_per_worker` is what `ray.train.torch.TorchTrainer` runs on every worker; the builders
+above it (`load_model`, `lora_config`, `sft_config`, `build_trainer`) are plain functions that unit
+tests and `benchmarks/train_throughput.py` call without Ray.
+
+- Loss on the completion only: TRL tokenizes the conversational prompt (chat template,
+  add_generation_prompt=True) and prompt+completion; prompt tokens get label -100. The chat
+  template closes the assistant turn with its end-of-turn token (SmolLM2: <|im_end|>), which is the
+  tokenizer's EOS, so EOS is trained exactly once and TRL adds none (it only appends EOS to
+  non-conversational text).
+- Every `save_steps` the HF checkpoint (peft adapter + optimizer/scheduler/RNG state) goes to Ray
+  through `RayTrainReportCallback` with the logged metrics (train loss, eval loss). A restarted run
+  (worker failure with `max_failures`, or the same RunConfig name/storage path after a kill)
+  gets it back from `ray.train.get_checkpoint()` and HF resumes: weights, optimizer, data order and
+  RNG, so the end result equals an uninterrupted run's.
+- QLoRA (`quantization: nf4`): 4-bit NF4 base with double quantization and bf16 compute, placed on
+  this worker's GPU, prepared with peft's `prepare_model_for_kbit_training`, gradient
+  checkpointing with use_reentrant=False (reentrant checkpointing breaks DDP with frozen weights).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from tradeoff_ray.config import LoraVariant
+
+FAIL_AT_STEP_KEY = "fail_at_step"  # fault injection for the resume tests; never set by configs
+
+
+# ---------------------------------------------------------------- builders (no Ray)
+
+
+def torch_dtype(dtype: str, *, on_gpu: bool):
+    """The training weights dtype: `auto` = bf16 on GPU, fp32 on CPU (about 4x faster there than bf16)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if on_gpu else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def load_model(model_path: str, variant: LoraVariant, *, device: Any, dtype: str = "auto", revision: str | None = None):
+    """The frozen base model for `variant`: 4-bit NF4 for QLoRA, else plain weights in `dtype`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    on_gpu = getattr(device, "type", str(device)) == "cuda"
+    if variant.quantization == "nf4":
+        if not on_gpu:
+            from tradeoff_ray.train.checks import QuantizationUnavailable
+
+            raise QuantizationUnavailable(
+                f"variant {variant.name!r} asks for quantization: nf4 but this worker has no GPU ({device}); "
+                "set training.use_gpu: true on a CUDA machine, or quantization: none"
+            )
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                 bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(model_path, revision=revision, quantization_config=bnb,
+                                                     dtype=torch.bfloat16, device_map={"": device})
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
+                                               gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = AutoModelForCausalLM.from_pretrained(model_path, revision=revision,
+                                                 dtype=torch_dtype(dtype, on_gpu=on_gpu))
+    return model.to(device)
+
+
+def lora_config(variant: LoraVariant):
+    """peft LoRA settings of `variant` (a causal LM; adapters on `target_modules`)."""
+    from peft import LoraConfig
+
+    targets: Any = variant.target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    return LoraConfig(r=variant.r, lora_alpha=variant.alpha, lora_dropout=variant.dropout,
+                      target_modules=targets, task_type="CAUSAL_LM", bias="none")
+
+
+def uses_gradient_checkpointing(variant: LoraVariant) -> bool:
+    """QLoRA always checkpoints activations (the point of QLoRA is to fit in memory)."""
+    return variant.gradient_checkpointing or variant.quantization == "nf4"
+
+
+def sft_config(
+    variant: LoraVariant,
+    *,
+    output_dir: str,
+    max_steps: int,
+    on_gpu: bool,
+    dtype: str = "auto",
+    has_validation: bool = True,
+    logging_steps: int | None = None,
+):
+    """TRL `SFTConfig` for `variant`; every TRL default that differs from what we want is set here."""
+    from trl import SFTConfig
+
+    save_steps = variant.save_steps or max_steps
+    eval_steps = variant.eval_steps or save_steps
+    weights = torch_dtype(dtype, on_gpu=on_gpu)
+    import torch
+
+    gc = uses_gradient_checkpointing(variant)
+    return SFTConfig(
+        output_dir=output_dir,
+        seed=variant.seed,
+        data_seed=variant.seed,
+        max_steps=max_steps,  # fixed in the driver (also for num_epochs) so progress and ETA are exact
+        per_device_train_batch_size=variant.per_device_batch_size,
+        per_device_eval_batch_size=variant.per_device_batch_size,
+        gradient_accumulation_steps=variant.gradient_accumulation_steps,
+        learning_rate=variant.learning_rate,
+        lr_scheduler_type=variant.lr_scheduler,
+        warmup_steps=math.ceil(variant.warmup_ratio * max_steps),
+        weight_decay=variant.weight_decay,
+        # TRL defaults bf16=True and gradient_checkpointing=True; on CPU fp32 is ~4x faster than bf16.
+        bf16=on_gpu and weights == torch.bfloat16 and variant.quantization == "none",
+        fp16=on_gpu and weights == torch.float16,
+        use_cpu=not on_gpu,
+        # transformers 5 renamed gradient_checkpointing -> activation_checkpointing (old name: FutureWarning)
+        activation_checkpointing=gc,
+        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
+        ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient
+        # data: prompt/completion records; loss on the completion; drop, never truncate (done in the driver)
+        max_length=variant.max_length,
+        packing=False,
+        completion_only_loss=True,
+        assistant_only_loss=False,
+        dataset_num_proc=None,
+        # logging, evaluation, checkpoints: Ray gets a checkpoint + metrics at every save
+        logging_steps=logging_steps or max(1, max_steps // 50),
+        logging_first_step=True,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=eval_steps if has_validation else None,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=1,  # local scratch only; Ray keeps the reported checkpoints
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        log_level="warning",
+        dataloader_num_workers=0,
+    )
+
+
+def build_trainer(
+    *,
+    model_path: str,
+    variant: LoraVariant,
+    train_records: list[dict],
+    validation_records: list[dict],
+    output_dir: str,
+    max_steps: int,
+    device: Any = "cpu",
+    dtype: str = "auto",
+    revision: str | None = None,
+    callbacks: list | None = None,
+    logging_steps: int | None = None,
+):
+    """An `SFTTrainer` with a fresh LoRA adapter on the base model, ready to `train()`."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import SFTTrainer
+
+    on_gpu = getattr(device, "type", str(device)) == "cuda"
+    tokenizer = AutoTokenizer.from_pretrained(model_path, revision=revision)
+    model = load_model(model_path, variant, device=device, dtype=dtype, revision=revision)
+    args = sft_config(variant, output_dir=output_dir, max_steps=max_steps, on_gpu=on_gpu, dtype=dtype,
+                      has_validation=bool(validation_records), logging_steps=logging_steps)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_records),
+        eval_dataset=Dataset.from_list(validation_records) if validation_records else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(variant),
+        callbacks=callbacks,
+    )
+    check_not_truncated(trainer, variant.max_length)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; ProgressPrinter prints one line per log
+    return trainer
+
+
+def check_not_truncated(trainer: Any, max_length: int) -> None:
+    """The driver dropped over-length examples; if TRL still had to cut one, its length count differs from ours."""
+    for name, ds in (("train", trainer.train_dataset), ("validation", trainer.eval_dataset)):
+        if ds is None:
+            continue
+        longest = max((len(ids) for ids in ds["input_ids"]), default=0)
+        if longest > max_length:  # pragma: no cover - would be a bug in record_lengths
+            raise RuntimeError(f"{name} example of {longest} tokens reached TRL with max_length={max_length}")
+
+
+def steps_for(variant: LoraVariant, *, train_examples: int, num_workers: int) -> int:
+    """Optimizer steps of a run: `max_steps`, or `num_epochs` over the data split across workers."""
+    if variant.max_steps is not None:
+        return variant.max_steps
+    per_worker = math.ceil(train_examples / num_workers)
+    batches = math.ceil(per_worker / variant.per_device_batch_size)
+    per_epoch = max(1, batches // variant.gradient_accumulation_steps)
+    return max(1, math.ceil(per_epoch * float(variant.num_epochs)))
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+def _say(line: str) -> None:
+    """One progress line on stdout (not print: Ray Train V2 patches print to also log, doubling lines)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _progress_callback_class():
+    from transformers import TrainerCallback
+
+    class ProgressPrinter(TrainerCallback):
+        """Prints `step k/N loss … eta …` on the first worker at every logging step, and eval loss."""
+
+        def __init__(self, label: str):
+            self.label = label
+            self.t0 = time.perf_counter()
+            self.start_step = 0
+            self.start_tokens = 0
+            self.tokens = 0
+            self.seconds = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.t0 = time.perf_counter()
+            self.start_step = state.global_step
+            self.start_tokens = state.num_input_tokens_seen
+            if state.global_step and state.is_world_process_zero:
+                _say(f"[train {self.label}] resumed at step {state.global_step}/{state.max_steps}")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            step, total = state.global_step, state.max_steps
+            elapsed = time.perf_counter() - self.t0
+            done = step - self.start_step
+            if "loss" in logs:
+                eta = elapsed / done * (total - step) if done else float("nan")
+                rate = f"{done / elapsed:.2f} steps/s" if elapsed > 0 and done else "-"
+                eta_s = _duration(eta) if eta == eta else "-"
+                _say(f"[train {self.label}] step {step}/{total} loss {logs['loss']:.4f} "
+                     f"lr {logs.get('learning_rate', 0):.2e} {rate} eta {eta_s}")
+            if "eval_loss" in logs:
+                _say(f"[train {self.label}] step {step}/{total} eval_loss {logs['eval_loss']:.4f}")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.seconds = time.perf_counter() - self.t0
+            self.tokens = state.num_input_tokens_seen - self.start_tokens
+
+    return ProgressPrinter
+
+
+def _fail_callback_class():
+    from transformers import TrainerCallback
+
+    class FailAtStep(TrainerCallback):
+        """Raises at the end of step k in a run that did not resume (tests of resume-after-kill)."""
+
+        def __init__(self, step: int):
+            self.step = step
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == self.step:
+                raise RuntimeError(f"injected failure at step {self.step} (fault-injection test)")
+
+    return FailAtStep
+
+
+# ---------------------------------------------------------------- the Ray Train worker
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
+    """Train one variant on this worker; rank 0 returns a summary (log history, tokens, timing).
+
+    `config` (built by `ray_train.train_variant`): model_path, revision, dtype, variant (dict),
+    train_records, validation_records, max_steps, torch_threads, and optionally fail_at_step.
+    """
+    import ray.train
+    import ray.train.torch
+    import torch
+    from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
+
+    ctx = ray.train.get_context()
+    variant = LoraVariant.model_validate(config["variant"])
+    device = ray.train.torch.get_device()
+    if device.type == "cpu":
+        threads = config.get("torch_threads") or max(1, (os.cpu_count() or 1) // ctx.get_local_world_size())
+        torch.set_num_threads(threads)
+    checkpoint = ray.train.get_checkpoint()
+    progress = _progress_callback_class()(variant.name)
+    callbacks = [RayTrainReportCallback(), progress]
+    if config.get(FAIL_AT_STEP_KEY) and checkpoint is None:
+        callbacks.append(_fail_callback_class()(int(config[FAIL_AT_STEP_KEY])))
+    with tempfile.TemporaryDirectory(prefix=f"hf-{variant.name}-") as scratch:
+        trainer = build_trainer(
+            model_path=config["model_path"], revision=config.get("revision"), dtype=config.get("dtype", "auto"),
+            variant=variant, train_records=config["train_records"],
+            validation_records=config["validation_records"], output_dir=scratch,
+            max_steps=int(config["max_steps"]), device=device, callbacks=callbacks,
+        )
+        trainer = prepare_trainer(trainer)
+        resumed_from = None
+        if checkpoint is not None:
+            with checkpoint.as_directory() as ckpt_dir:
+                hf_dir = os.path.join(ckpt_dir, RayTrainReportCallback.CHECKPOINT_NAME)
+                resumed_from = _step_of(hf_dir)
+                trainer.train(resume_from_checkpoint=hf_dir)
+        else:
+            trainer.train()
+        state = trainer.state
+    return {
+        "log_history": state.log_history,
+        "global_step": state.global_step,
+        "resumed_from_step": resumed_from,
+        "session_tokens": progress.tokens,
+        "session_seconds": progress.seconds,
+        "tokens_seen": state.num_input_tokens_seen,
+        "device": str(device),
+        "world_size": ctx.get_world_size(),
+        "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+    }
+
+
+def _step_of(hf_checkpoint_dir: str) -> int | None:
+    import json
+
+    try:
+        with open(os.path.join(hf_checkpoint_dir, "trainer_state.json")) as f:
+            return int(json.load(f)["global_step"])
+    except (OSError, KeyError, ValueError):
+        return None

@@ -1,0 +1,308 @@
+"""Explore LoRA settings with Ray Tune; each trial trains, is scored on Spider EX and MMLU, and reports both.
+
+The current Train-in-Tune pattern: the Tune trainable is a *driver function* (`_trial`) that builds
+and fits a `TorchTrainer` through `ray_train.train_variant` (Ray Train reports flow to Tune through
+`TuneReportCallback`, so ASHA sees the validation loss at every checkpoint), then evaluates the
+finished adapter with `infer.pipeline.evaluate` and reports `spider_ex` and `mmlu_acc` — so the
+`ResultGrid` holds both objectives of every finished trial. The trial function itself reserves no
+CPU: its TorchTrainer worker and the evaluation actors ask for their own.
+
+Search (`tune.search`): grid (every dim a `grid`), random (grid dims crossed, other dims sampled
+`num_samples` times), optuna (two objectives, Spider EX max and MMLU accuracy max; grid dims become
+categorical). `tune.scheduler: asha` stops weak trials early on validation loss.
+
+Output: `<run_dir>/tune/trials.csv` and `.parquet` (one row per trial: settings, metrics, adapter,
+`pareto` = not dominated on (spider_ex, mmlu_acc)), per-trial run dirs under `tune/trials/`.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig
+from tradeoff_ray.data.types import MmluData, SpiderData
+from tradeoff_ray.errors import UserError
+
+OBJECTIVES = ("spider_ex", "mmlu_acc")  # both maximized
+LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
+SETTING_COLUMNS = ("r", "alpha", "alpha_over_r", "dropout", "learning_rate", "max_steps", "num_epochs",
+                   "target_modules", "quantization")
+
+
+# ---------------------------------------------------------------- search space (pure)
+
+
+def _encode(value: Any) -> Any:
+    return LIST_SEP.join(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+def check_tune_config(cfg: ExperimentConfig) -> TuneConfig:
+    """Settings that only fail later (after minutes of training) are refused here, with the fix."""
+    t = cfg.tune
+    if t.base is None:
+        raise UserError("tune needs tune.base: the LoRA settings every trial starts from (a variant mapping)")
+    if not t.space:
+        raise UserError("tune.space is empty: give at least one searched setting, e.g. "
+                        "tune.space.r: {grid: [8, 16]}")
+    if t.search == "grid":
+        sampled = sorted(k for k, d in t.space.items() if d.grid is None)
+        if sampled:
+            raise UserError(f"tune.search is grid but {sampled} are sampled (choice/uniform/...); give them as "
+                            "grid: [...] or set tune.search: random")
+    if t.search == "optuna" and not t.evaluate_trials:
+        raise UserError("tune.search optuna optimizes Spider EX and MMLU accuracy, which need "
+                        "tune.evaluate_trials: true")
+    if t.scheduler == "asha" and cfg.data.validation_fraction <= 0:
+        raise UserError("tune.scheduler asha stops trials on validation loss, which needs "
+                        "data.validation_fraction > 0")
+    if "alpha" in t.space and "alpha_over_r" in t.space:
+        raise UserError("tune.space sets both alpha and alpha_over_r; search one of them")
+    return t
+
+
+def search_space(t: TuneConfig) -> dict[str, Any]:
+    """Ray Tune param_space from `tune.space` (grid -> grid_search, or categorical for Optuna)."""
+    from ray import tune
+
+    space: dict[str, Any] = {}
+    for key, dim in sorted(t.space.items()):
+        space[key] = _domain(dim, optuna=t.search == "optuna", tune=tune)
+    return space
+
+
+def _domain(dim: SearchDim, *, optuna: bool, tune: Any) -> Any:
+    if dim.grid is not None:
+        values = [_encode(v) for v in dim.grid]
+        return tune.choice(values) if optuna else tune.grid_search(values)
+    if dim.choice is not None:
+        return tune.choice([_encode(v) for v in dim.choice])
+    if dim.uniform is not None:
+        return tune.uniform(*dim.uniform)
+    if dim.loguniform is not None:
+        return tune.loguniform(*dim.loguniform)
+    return tune.randint(dim.randint[0], dim.randint[1] + 1)  # inclusive upper bound, as the config reads
+
+
+def trial_variant(base: LoraVariant, params: dict[str, Any], *, name: str) -> LoraVariant:
+    """`base` with a trial's sampled settings applied (and validated like any variant)."""
+    settings = base.model_dump()
+    settings["name"] = name
+    for key, value in params.items():
+        if key == "alpha_over_r":
+            continue
+        if key == "target_modules" and isinstance(value, str):
+            value = [m for m in value.split(LIST_SEP) if m]
+        settings[key] = value
+    if "max_steps" in params:
+        settings["num_epochs"] = None
+    if "num_epochs" in params:
+        settings["max_steps"] = None
+    for key in ("r", "max_steps", "save_steps", "eval_steps"):
+        if isinstance(settings.get(key), float):
+            settings[key] = int(round(settings[key]))
+    if "alpha_over_r" in params:
+        settings["alpha"] = float(params["alpha_over_r"]) * settings["r"]
+    try:
+        return LoraVariant.model_validate(settings)
+    except Exception as err:  # pydantic's message names the field
+        raise UserError(f"trial settings {params} give an invalid variant: {err}") from None
+
+
+def trial_metrics(summary: dict[str, Any], *, shots: Sequence[int]) -> dict[str, float | None]:
+    """spider_ex (execution accuracy) and mmlu_acc (category-balanced, first shot setting) of an eval summary."""
+    ex = ((summary.get("sql") or {}).get("ex") or {}).get("accuracy")
+    mmlu = (summary.get("mmlu") or {}).get(str(shots[0]) if shots else "0") or {}
+    micro = (mmlu.get("micro") or {}).get("accuracy")
+    return {"spider_ex": ex, "mmlu_acc": mmlu.get("macro"), "mmlu_micro": micro}
+
+
+def pareto_flags(points: Sequence[tuple[float | None, float | None]]) -> list[bool]:
+    """True where no other point is >= on both objectives and > on one (maximizing); None never is."""
+    flags = []
+    for i, (a, b) in enumerate(points):
+        if a is None or b is None or a != a or b != b:
+            flags.append(False)
+            continue
+        dominated = any(
+            j != i and x is not None and y is not None and x >= a and y >= b and (x > a or y > b)
+            for j, (x, y) in enumerate(points)
+        )
+        flags.append(not dominated)
+    return flags
+
+
+# ---------------------------------------------------------------- the trial (runs in a Tune actor)
+
+
+def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
+           spider: SpiderData | None, mmlu: MmluData | None) -> None:
+    import ray.tune
+
+    from tradeoff_ray.train.ray_train import train_variant
+
+    cfg = ExperimentConfig.model_validate(cfg_json)
+    trial_id = ray.tune.get_context().get_trial_id()
+    variant = trial_variant(cfg.tune.base, params, name=f"trial-{trial_id}")
+    trial_dir = Path(run_dir) / "tune" / "trials" / variant.name
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    result = train_variant(cfg, variant, run_dir=trial_dir, spider=spider, report_to_tune=True)
+    metrics: dict[str, Any] = {
+        "eval_loss": result["final_eval_loss"], "train_loss": result["last_train_loss"],
+        "steps": result["steps"], "adapter_dir": result["adapter_dir"], "train_seconds": result["train_seconds"],
+        "over_length_dropped": result["over_length_dropped"], "done_training": True,
+    }
+    if cfg.tune.evaluate_trials:
+        from tradeoff_ray.infer.pipeline import evaluate
+
+        summary = evaluate(cfg, label=variant.name, out_dir=trial_dir, adapter_dir=Path(result["adapter_dir"]),
+                           spider=spider, mmlu=mmlu)
+        metrics.update(trial_metrics(summary, shots=cfg.eval.mmlu_shots))
+    ray.tune.report({k: v for k, v in metrics.items() if v is not None})
+
+
+# ---------------------------------------------------------------- the sweep (driver; Ray started by the caller)
+
+
+@contextlib.contextmanager
+def _lenient_metric_check(active: bool) -> Iterator[None]:
+    """Two-objective Optuna needs spider_ex/mmlu_acc only in the final report; Tune otherwise demands them in
+    every intermediate (training) report. Tune reads this switch from the environment."""
+    key = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
+    old = os.environ.get(key)
+    if active:
+        os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if active:
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None = None,
+             mmlu: MmluData | None = None) -> Path:
+    """Run the sweep of `cfg.tune`, write tune/trials.csv (+ .parquet), print the table; returns the CSV path."""
+    import ray.tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    t = check_tune_config(cfg)
+    base = t.base
+    check_tune_hardware(cfg)
+    run_dir = Path(run_dir)
+    if spider is None:
+        from tradeoff_ray.data.spider import load_spider
+
+        spider = load_spider(cfg.data)
+    if mmlu is None and t.evaluate_trials:
+        from tradeoff_ray.data.mmlu import load_mmlu
+
+        mmlu = load_mmlu(cfg.data)
+    scheduler = None
+    if t.scheduler == "asha":
+        scheduler = ASHAScheduler(metric="eval_loss", mode="min", max_t=10_000, grace_period=t.asha_grace_period,
+                                  reduction_factor=t.asha_reduction_factor)
+    if t.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=list(OBJECTIVES), mode=["max", "max"], seed=base.seed)
+    else:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        search_alg = BasicVariantGenerator(random_state=base.seed)
+    trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
+                                         spider=spider, mmlu=mmlu)
+    # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
+    trainable = ray.tune.with_resources(trainable, {"cpu": 0})
+    tuner = ray.tune.Tuner(
+        trainable,
+        param_space=search_space(t),
+        tune_config=ray.tune.TuneConfig(num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
+                                        search_alg=search_alg, scheduler=scheduler),
+        run_config=ray.tune.RunConfig(name=f"{run_dir.name}-tune",
+                                      storage_path=cfg.ray.storage_path or str(run_dir.resolve() / "ray")),
+    )
+    print(f"[tune] search {t.search}, {t.num_samples} sample(s), scheduler {t.scheduler}, "
+          f"searching {sorted(t.space)}; trials under {run_dir / 'tune' / 'trials'}", flush=True)
+    with _lenient_metric_check(t.search == "optuna"):
+        grid = tuner.fit()
+    rows = trial_rows(grid)
+    path = write_trials_table(rows, run_dir / "tune")
+    print(format_trials(rows))
+    print(f"[tune] ResultGrid: {grid.experiment_path}")
+    print(f"[tune] trials table: {path} (+ .parquet)")
+    return path
+
+
+def check_tune_hardware(cfg: ExperimentConfig) -> None:
+    """QLoRA in the base or among the searched values must be possible here (checked before any trial)."""
+    from tradeoff_ray.train.checks import check_can_train
+
+    dim = cfg.tune.space.get("quantization")
+    values = (dim.grid or dim.choice or []) if dim is not None else []
+    check_can_train(cfg, [cfg.tune.base, *[cfg.tune.base.model_copy(update={"quantization": "nf4"})
+                                            for v in values if v == "nf4"][:1]])
+
+
+# ---------------------------------------------------------------- the trials table
+
+
+def trial_rows(grid: Any) -> list[dict[str, Any]]:
+    """One dict per trial of a ResultGrid: settings, metrics, adapter, status, pareto flag."""
+    rows = []
+    for result in grid:
+        config = dict(result.config or {})
+        metrics = dict(result.metrics or {})
+        row: dict[str, Any] = {"trial_id": metrics.get("trial_id") or Path(str(result.path)).name}
+        for key in SETTING_COLUMNS:
+            if key in config:
+                row[key] = config[key]
+        for key in ("eval_loss", "train_loss", *OBJECTIVES, "mmlu_micro", "steps", "train_seconds",
+                    "over_length_dropped"):
+            row[key] = metrics.get(key)
+        row["adapter_dir"] = metrics.get("adapter_dir")
+        row["status"] = ("error" if result.error else "complete" if metrics.get("done_training")
+                         else "stopped_early")
+        row["error"] = None if result.error is None else f"{type(result.error).__name__}: {result.error}"[:500]
+        row["trial_path"] = str(result.path)
+        rows.append(row)
+    flags = pareto_flags([(r.get("spider_ex"), r.get("mmlu_acc")) for r in rows])
+    for row, flag in zip(rows, flags):
+        row["pareto"] = flag
+    return rows
+
+
+def write_trials_table(rows: list[dict[str, Any]], out_dir: Path) -> Path:
+    """tune/trials.csv and tune/trials.parquet; returns the CSV path."""
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    csv = out_dir / "trials.csv"
+    frame.to_csv(csv, index=False)
+    frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}).to_parquet(
+        out_dir / "trials.parquet", index=False)
+    return csv
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def format_trials(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of the trials, Pareto-optimal ones marked with *."""
+    keys = [k for k in SETTING_COLUMNS if any(k in r for r in rows)]
+    head = ["", "trial", *keys, "eval_loss", "spider_ex", "mmlu_acc", "status"]
+    body = [["*" if r.get("pareto") else "", r["trial_id"], *(_fmt(r.get(k)) for k in keys),
+             _fmt(r.get("eval_loss")), _fmt(r.get("spider_ex")), _fmt(r.get("mmlu_acc")), r["status"]]
+            for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [head, *body]]
+    pareto = sum(1 for r in rows if r.get("pareto"))
+    return "\n".join(lines) + f"\n* = Pareto-optimal on (spider_ex, mmlu_acc): {pareto} of {len(rows)} trials"
