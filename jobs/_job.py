@@ -63,7 +63,7 @@ def load(args: argparse.Namespace, job: str) -> ExperimentConfig:
     uri = storage_uri(args, cfg)
     log.info("results: %s", f"copied to {uri} at the end" if uri else f"kept under {Path(cfg.output_dir).resolve()}")
     if not uri and os.environ.get("RAY_ADDRESS") and not Path(cfg.output_dir).is_absolute():
-        log.warning("output_dir %r is inside this job's working dir, which Ray deletes with the job; "
+        log.warning("output_dir %r is inside this job's working dir, which Ray may delete after the job ends; "
                     "pass --storage URI or --set output_dir=/an/absolute/path to keep the results", cfg.output_dir)
     return cfg
 

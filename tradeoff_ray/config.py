@@ -71,6 +71,10 @@ class DataConfig(_Section):
         0.1, ge=0.0, lt=0.5,
         description="Fraction of training *databases* held out for validation loss (schemas unseen in training).",
     )
+    validation_limit: int | None = Field(
+        None, ge=1, description="Validation loss on at most this many held-out examples (seeded sample; "
+        "each evaluation costs a forward pass over all of them). None = all.",
+    )
     mmlu_split: Literal["test", "val", "dev"] = Field("test", description="MMLU split to score.")
     mmlu_per_category: int | None = Field(
         50, ge=1, description="Balanced subset: questions per category (stratified over subjects). None = full split."

@@ -1,8 +1,8 @@
 """Copying a run's results to durable storage (a local dir, s3://, gs://) and fetching them back.
 
-On a cluster, a run directory lives on the head node inside the job's working dir, which Ray
-removes with the job's runtime env; the `jobs/` entrypoints call `upload_run_dir` at the end so
-the results outlive the job and the cluster. pyarrow.fs does the I/O (it ships with Ray and knows
+On a cluster, a run directory lives on the head node, by default inside the job's working dir
+(Ray's runtime-env cache, cleaned up after the job); the `jobs/` entrypoints call `upload_run_dir`
+at the end so the results outlive the job and the cluster. pyarrow.fs does the I/O (it ships with Ray and knows
 S3 and GCS, with the usual AWS_* / GOOGLE_APPLICATION_CREDENTIALS / instance-role credentials).
 
 What is copied: everything a report or a notebook reads (config.yaml, manifests/, stages/, evals/,

@@ -36,20 +36,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _children(pid: int) -> set[int]:
-    """Every live descendant of `pid` (read from /proc before anything is killed)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = set(), {pid}
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name: [state, ppid, ..., starttime at index 19]."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every live descendant of `pid` with its start time (so a reused pid is never mistaken for it)."""
+    stats = {int(d.name): st for d in Path("/proc").glob("[0-9]*") if (st := _stat(int(d.name)))}
+    found: dict[int, str] = {}
+    frontier = {pid}
     while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - found
-        found |= frontier
+        frontier = {p for p, st in stats.items() if int(st[1]) in frontier and p not in found}
+        found.update({p: stats[p][19] for p in frontier})
     return found
+
+
+def _alive(pid: int, started: str) -> bool:
+    st = _stat(pid)
+    return st is not None and st[19] == started and st[0] != "Z"
 
 
 def _die_with_parent() -> None:
@@ -60,14 +68,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return not Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class LocalHead:
@@ -107,7 +107,8 @@ class LocalHead:
         deadline = time.time() + timeout_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"ray start exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                raise RuntimeError(f"ray start exited with {self.proc.returncode}:\n{tail}")
             try:
                 self.api("/api/version")
                 return
@@ -123,15 +124,16 @@ class LocalHead:
                     self.api(f"/api/jobs/{job['submission_id']}/stop", method="POST")
         except Exception:
             pass
-        ours = _children(self.proc.pid) | {self.proc.pid}
+        ours = _descendants(self.proc.pid)
+        ours[self.proc.pid] = (_stat(self.proc.pid) or [""] * 20)[19]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # --block: ray shuts down what it started
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=8)
             except subprocess.TimeoutExpired:
                 pass
         deadline = time.time() + 10
-        while (left := [p for p in ours if _alive(p)]) and time.time() < deadline:
+        while (left := [p for p, t in ours.items() if _alive(p, t)]) and time.time() < deadline:
             for pid in left:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -141,7 +143,7 @@ class LocalHead:
         if self.proc.poll() is None:
             self.proc.wait(timeout=5)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-        assert not [p for p in ours if _alive(p)], "Ray processes of the test head survived teardown"
+        assert not [p for p, t in ours.items() if _alive(p, t)], "Ray processes of the test head survived teardown"
 
     def ray(self, *args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
         """A `ray job ...` command against this head, as a user types it."""
@@ -162,7 +164,8 @@ class LocalHead:
         while (status := self.api(f"/api/jobs/{job_id}")["status"]) not in TERMINAL:
             if time.time() > deadline:
                 self.ray("stop", job_id)
-                pytest.fail(f"job {job_id} still {status} after {timeout_s} s:\n{self.ray('logs', job_id).stdout[-4000:]}")
+                tail = self.ray("logs", job_id).stdout[-4000:]
+                pytest.fail(f"job {job_id} still {status} after {timeout_s} s:\n{tail}")
             time.sleep(2)
         out = self.ray("status", job_id)  # the CLI says the same: "Job 'raysubmit_..' succeeded"
         said = {"SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "was stopped"}[status]

@@ -135,3 +135,32 @@ def test_runtime_env_file_is_valid_for_ray() -> None:
     env = RuntimeEnv(**_load(CLUSTER / "runtime_env.yaml"))
     for big in ("runs/", ".venv/", ".git/", "data/"):
         assert big in env["excludes"], f"{big} would be uploaded with every job"
+
+
+# ---------------------------------------------------------------- the jobs' shared plumbing
+
+
+def test_failed_job_still_publishes_what_it_finished(tmp_path: Path) -> None:
+    import argparse
+
+    job = _job_module("jobs/_job.py")
+    run_dir = tmp_path / "runs" / "quickstart-20260101-000000"
+    (run_dir / "evals" / "baseline").mkdir(parents=True)
+    (run_dir / "evals" / "baseline" / "summary.json").write_text("{}")
+    (run_dir / "config.yaml").write_text("name: quickstart\n")  # commands write it before any work
+    args = argparse.Namespace(storage=str(tmp_path / "store"), include_weights=False)
+    cfg = load_config(None, [f"output_dir={tmp_path / 'runs'}"])
+    with pytest.raises(RuntimeError, match="training died"):
+        with job.publishing(args, cfg, lambda: job.newest_run_dir(cfg, since=0)):
+            raise RuntimeError("training died")
+    assert (tmp_path / "store" / run_dir.name / "evals" / "baseline" / "summary.json").is_file()
+
+
+def test_job_exits_2_with_one_error_line_on_bad_input() -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "jobs/run_experiment.py", "--set", "training.num_workers=0"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("error: invalid config") and "num_workers" in out.stderr
+    assert "Traceback" not in out.stdout + out.stderr

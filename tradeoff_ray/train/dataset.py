@@ -5,7 +5,8 @@ ships them to the Ray Train workers. What the model is trained on is decided her
 
 - `data.train_limit` first takes a seeded sample of Spider train (`data.spider.sample_examples`),
   then whole *databases* are held out for validation (`data.spider.split_train_validation`), so the
-  validation loss is measured on schemas never seen in training, as Spider dev's are.
+  validation loss is measured on schemas never seen in training, as Spider dev's are;
+  `data.validation_limit` caps how many of those the validation loss runs over.
 - Each example becomes `prompts.sql_training_record(schema_text(...), question, gold, cfg.prompt)`:
   the same system/user messages evaluation renders with `prompts.render_chat`, plus the SQL as the
   assistant turn. TRL tokenizes prompt and prompt+completion with the chat template and trains on
@@ -65,12 +66,14 @@ class SftData:
 
 
 def select_examples(spider: SpiderData, cfg: ExperimentConfig) -> tuple[list[SqlExample], list[SqlExample]]:
-    """(train, validation) examples: seeded `train_limit` sample, then held-out databases."""
+    """(train, validation) examples: seeded `train_limit` sample, then held-out databases, then a
+    seeded `validation_limit` sample of the held-out examples (the rest of them are not trained on either)."""
     if not spider.train:
         raise UserError(f"the Spider data at {spider.source or '(unknown)'} has no training examples; "
                         "point data.spider_dir at a Spider root with train_spider.json (or *_min.json)")
     sampled = sample_examples(spider.train, cfg.data.train_limit, cfg.data.seed)
-    return split_train_validation(sampled, fraction=cfg.data.validation_fraction, seed=cfg.data.seed)
+    train, validation = split_train_validation(sampled, fraction=cfg.data.validation_fraction, seed=cfg.data.seed)
+    return train, sample_examples(validation, cfg.data.validation_limit, cfg.data.seed)
 
 
 def training_records(examples: Sequence[SqlExample], spider: SpiderData, prompt: PromptConfig) -> list[dict[str, Any]]:

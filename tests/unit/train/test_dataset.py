@@ -39,6 +39,14 @@ def test_train_limit_samples_before_the_split(tiny_spider, tiny_cfg):
     assert [e.example_id for e in train] == [e.example_id for e in again[0]]  # seeded: same sample every run
 
 
+def test_validation_limit_caps_the_held_out_examples(tiny_spider, tiny_cfg):
+    cfg = tiny_cfg.model_copy(update={"data": tiny_cfg.data.model_copy(update={"validation_limit": 3})})
+    train, val = select_examples(tiny_spider, cfg)
+    full_train, full_val = select_examples(tiny_spider, tiny_cfg)
+    assert len(val) == 3 and set(e.example_id for e in val) <= set(e.example_id for e in full_val)
+    assert train == full_train  # held-out databases stay out of training
+
+
 def test_records_use_the_evaluation_prompt_messages(tiny_spider, tiny_cfg, tokenizer):
     data = build_sft_data(tiny_spider, tiny_cfg, tokenizer=tokenizer, max_length=2048)
     by_id = {e.example_id: e for e in tiny_spider.train}
