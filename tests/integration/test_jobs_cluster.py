@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
-EXCLUDES = ["runs/", ".venv/", ".carry/", ".git/", "**/__pycache__/", ".pytest_cache/", "benchmarks/"]
+RUNTIME_ENV = REPO / "cluster" / "runtime_env.yaml"  # the one users pass: excludes runs/, .venv/, .git/, ...
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
@@ -152,8 +152,7 @@ class LocalHead:
 
     def submit(self, *args: str) -> str:
         """`ray job submit --no-wait` of `python <args>` with the repo as working dir; returns the job id."""
-        runtime_env = json.dumps({"excludes": EXCLUDES, "env_vars": {"TOKENIZERS_PARALLELISM": "false"}})
-        out = self.ray("submit", "--no-wait", "--working-dir", str(REPO), "--runtime-env-json", runtime_env,
+        out = self.ray("submit", "--no-wait", "--working-dir", str(REPO), "--runtime-env", str(RUNTIME_ENV),
                        "--", sys.executable, *args)
         assert out.returncode == 0, out.stdout + out.stderr
         return re.search(r"raysubmit_\w+", out.stdout + out.stderr).group(0)
@@ -185,7 +184,7 @@ def head():
 
 def test_run_experiment_job_succeeds_and_publishes(head: LocalHead, tiny_model_dir: Path, tmp_path: Path) -> None:
     out, store = tmp_path / "runs", tmp_path / "store"
-    variant = "[{name: tiny-lora, r: 4, alpha: 8, max_steps: 2, per_device_batch_size: 2, max_length: 256}]"
+    variant = "[{name: tiny-lora, r: 4, alpha: 8, max_steps: 2, per_device_batch_size: 2}]"
     job = head.submit("jobs/run_experiment.py", "--config", "configs/quickstart.yaml",
                       "--set", f"model.name={tiny_model_dir}", "--set", "data.dev_limit=4",
                       "--set", "data.train_limit=16", "--set", "data.mmlu_per_category=2",
@@ -199,6 +198,7 @@ def test_run_experiment_job_succeeds_and_publishes(head: LocalHead, tiny_model_d
     (run_dir,) = [d for d in out.iterdir() if d.name.startswith("quickstart-")]
     for name in ("config.yaml", "metrics.json", "report.md"):
         assert (run_dir / name).is_file(), f"{name} missing from {run_dir}"
+    assert list(run_dir.rglob("*.safetensors")), "the run trained an adapter"
     copied = store / run_dir.name
     assert (copied / "metrics.json").read_bytes() == (run_dir / "metrics.json").read_bytes()
     assert (copied / "report.md").is_file()

@@ -35,7 +35,7 @@ from tradeoff_ray.errors import UserError
 from tradeoff_ray.infer import stages
 from tradeoff_ray.infer.stages import EngineSpec
 from tradeoff_ray.infer.summary import mmlu_summary, sql_summary
-from tradeoff_ray.infer.tasks import SQL_STOP, Row, by_length, mmlu_rows, sql_rows
+from tradeoff_ray.infer.tasks import SQL_STOP, Row, by_prompt, mmlu_rows, sql_rows
 from tradeoff_ray.records import MmluResult, SqlResult, mmlu_file, write_json, write_jsonl
 
 GOLD = "gold"
@@ -200,7 +200,7 @@ def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
         return []
     if preset_column is None and plan.engine == GOLD:
         preset_column = "gold_sql"
-    ds = ray.data.from_items(by_length(rows))
+    ds = ray.data.from_items(by_prompt(rows))
     if preset_column is not None:
         ds = ds.map_batches(stages.preset_batch, fn_kwargs={"column": preset_column}, batch_format="pandas",
                             batch_size=SCORER_BATCH, num_cpus=cfg.eval.cpus_per_scorer_actor)
@@ -230,7 +230,7 @@ def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan)
     if plan.spec is None:
         raise UserError("MMLU needs a model; label 'gold' evaluates Spider only")
     spec = EngineSpec(**{**plan.spec.as_dict(), "for_loglikelihood": cfg.eval.mmlu_mode == "loglikelihood"})
-    ds = ray.data.from_items(by_length(rows)).map_batches(
+    ds = ray.data.from_items(by_prompt(rows)).map_batches(
         stages.MmluActor, fn_constructor_kwargs={"spec": spec.as_dict(), "mode": cfg.eval.mmlu_mode},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_generation_actor, num_gpus=plan.gpus_per_actor,
@@ -273,7 +273,7 @@ def run_sql_local(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, en
     else:
         engine = engine or stages.build_engine(plan.spec)
         generated = []
-        for chunk in _chunks(by_length(rows), cfg.eval.batch_size):
+        for chunk in _chunks(by_prompt(rows), cfg.eval.batch_size):
             generated += stages.generate_rows(engine, chunk, max_new_tokens=cfg.eval.max_new_tokens, stop=SQL_STOP)
     scorer = SqlScorer(timeout_s=cfg.eval.sql_timeout_s, max_rows=cfg.eval.max_rows,
                        keep_distinct=cfg.eval.keep_distinct)
@@ -290,7 +290,7 @@ def run_mmlu_local(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, e
         engine = stages.build_engine(plan.spec)
     fn = stages.mmlu_generative_rows if cfg.eval.mmlu_mode == "generative" else stages.mmlu_loglikelihood_rows
     out: list[Row] = []
-    for chunk in _chunks(by_length(rows), cfg.eval.batch_size):
+    for chunk in _chunks(by_prompt(rows), cfg.eval.batch_size):
         out += fn(engine, chunk)
     return out
 

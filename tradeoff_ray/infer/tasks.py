@@ -101,6 +101,7 @@ def loglikelihood_requests(row: Row) -> list[tuple[str, str]]:
     return [(row["prompt"], c) for c in MMLU_CONTINUATIONS]
 
 
-def by_length(rows: list[Row]) -> list[Row]:
-    """Rows longest prompt first, so each generation batch holds prompts of similar length (little padding)."""
-    return sorted(rows, key=lambda r: -len(r["prompt"]))
+def by_prompt(rows: list[Row]) -> list[Row]:
+    """Rows in prompt-text order, so each generation batch holds prompts that share a long prefix (same
+    database schema, same MMLU subject and shots) — which the HF engine runs once per batch."""
+    return sorted(rows, key=lambda r: r["prompt"])

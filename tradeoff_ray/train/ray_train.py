@@ -146,6 +146,9 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
             checkpoint_config=CheckpointConfig(num_to_keep=t.checkpoints_to_keep),
             failure_config=FailureConfig(max_failures=t.max_failures),
             callbacks=callbacks,
+            # Train V2 re-routes print() into its logger, which also catches output that libraries capture
+            # on purpose (dill disassembles functions into a captured stdout when `datasets` hashes them).
+            worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}},
         ),
     )
     return trainer.fit()

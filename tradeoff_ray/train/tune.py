@@ -28,6 +28,7 @@ from tradeoff_ray.errors import UserError
 
 OBJECTIVES = ("spider_ex", "mmlu_acc")  # both maximized
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
+TRIAL_DRIVER_CPUS = 0.01  # the trial function waits on Ray Train and Ray Data; it computes nothing itself
 SETTING_COLUMNS = ("r", "alpha", "alpha_over_r", "dropout", "learning_rate", "max_steps", "num_epochs",
                    "target_modules", "quantization")
 
@@ -217,7 +218,8 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
     trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
                                          spider=spider, mmlu=mmlu)
     # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
-    trainable = ray.tune.with_resources(trainable, {"cpu": 0})
+    # (Tune refuses an all-zero request, hence a token 0.01 CPU.)
+    trainable = ray.tune.with_resources(trainable, {"cpu": TRIAL_DRIVER_CPUS})
     tuner = ray.tune.Tuner(
         trainable,
         param_space=search_space(t),

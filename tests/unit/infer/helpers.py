@@ -35,7 +35,7 @@ def tiny_spider(root: Path) -> SpiderData:
 def _q(subject: str, split: str, i: int, answer: str) -> McQuestion:
     return McQuestion(example_id=f"{subject}/{split}/{i}", subject=subject,
                       category={"high_school_physics": "STEM", "philosophy": "humanities"}[subject],
-                      split=split, index=i, question=f"Question {i} about {subject.replace('_', ' ')}?",
+                      split=split, index=i, question=f"{split} question {i} about {subject.replace('_', ' ')}?",
                       choices=(f"first {i}", f"second {i}", f"third {i}", f"fourth {i}"), answer=answer)
 
 
@@ -56,3 +56,21 @@ def tiny_config(model_dir: Path, cache_dir: Path, **eval_overrides) -> Experimen
     ev.update(eval_overrides)
     return config_from_dict({"name": "tiny", "model": {"name": str(model_dir), "cache_dir": str(cache_dir)},
                              "data": {"mmlu_per_category": 2, "seed": 0}, "eval": ev})
+
+
+def make_lora_adapter(model_dir: Path, dest: Path, *, r: int = 4, alpha: float = 32, seed: int = 1) -> Path:
+    """A peft LoRA adapter on every projection with random non-zero A and B (`init_lora_weights=False`).
+
+    A freshly initialised LoRA has B = 0 and changes nothing; random B makes the adapter visibly
+    change the model, which is what the parity and adapter-vs-base tests need.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, init_lora_weights=False,
+                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    get_peft_model(base, cfg).save_pretrained(dest)
+    return dest

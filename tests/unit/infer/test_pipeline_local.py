@@ -1,0 +1,107 @@
+"""The evaluation stages without Ray: output schema, verdicts from known generations, timeouts, gold mode."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from tradeoff_ray.errors import UserError
+from tradeoff_ray.infer.engine import Generation
+from tradeoff_ray.infer.pipeline import evaluate, evaluate_rows_local
+from tradeoff_ray.infer.stages import score_sql_rows
+from tradeoff_ray.infer.tasks import mmlu_rows, sql_rows
+from tradeoff_ray.records import MmluResult, SqlResult, read_jsonl
+
+ENDLESS = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+
+
+class ScriptedEngine:
+    """An `Engine` whose answers are known: SQL by question text, letter log-probs favouring one letter."""
+
+    def __init__(self, answers: dict[str, str], favour: dict[str, str] | None = None):
+        self.answers, self.favour = answers, favour or {}
+
+    def generate(self, prompts, *, max_new_tokens, stop):
+        out = []
+        for p in prompts:
+            text = next((a for q, a in self.answers.items() if q in p), "I do not know.")
+            out.append(Generation(text=f"```sql\n{text}\n```", n_new_tokens=5, seconds=0.01))
+        return out
+
+    def loglikelihood(self, requests):
+        out = []
+        for ctx, cont in requests:
+            letter = next((v for k, v in self.favour.items() if k in ctx), "A")
+            out.append(-0.1 if cont.strip() == letter else -2.0)
+        return out
+
+    def describe(self):
+        return "scripted"
+
+
+def test_verdicts_follow_the_generations(tiny_cfg, tiny_spider_data):
+    rows, _ = sql_rows(tiny_cfg, tiny_spider_data, None, label="t")
+    answers = {tiny_spider_data.dev[0].question: tiny_spider_data.dev[0].query,  # right
+               tiny_spider_data.dev[1].question: "SELECT name FROM singer",  # wrong rows
+               tiny_spider_data.dev[2].question: "SELECT avg(agee) FROM singer"}  # unknown column
+    sql, _ = evaluate_rows_local(tiny_cfg, label="t", engine=ScriptedEngine(answers), sql=rows)
+    by_id = {r.example_id: r for r in sql}
+    assert (by_id["dev-0000"].ex, by_id["dev-0000"].error) == (1, "ok")
+    assert (by_id["dev-0001"].ex, by_id["dev-0001"].error) == (0, "wrong_result")
+    assert (by_id["dev-0002"].ex, by_id["dev-0002"].error) == (0, "unknown_column")
+    assert (by_id["dev-0003"].ex, by_id["dev-0003"].error) == (0, "extraction_failed")
+    assert by_id["dev-0000"].pred_sql == tiny_spider_data.dev[0].query
+    assert all(isinstance(r, SqlResult) and r.hardness in {"easy", "medium", "hard", "extra"} for r in sql)
+
+
+def test_mmlu_letter_is_the_argmax(tiny_cfg, tiny_mmlu_data):
+    rows = mmlu_rows(tiny_cfg, tiny_mmlu_data, None)
+    favour = {q.question: q.answer for qs in tiny_mmlu_data.splits["test"].values() for q in qs}
+    _, right = evaluate_rows_local(tiny_cfg, label="t", engine=ScriptedEngine({}, favour), mmlu=rows)
+    assert len(right) == len(rows) and all(r.correct == 1 for r in right)
+    _, always_a = evaluate_rows_local(tiny_cfg, label="t", engine=ScriptedEngine({}), mmlu=rows)
+    assert all(r.pred == "A" for r in always_a)
+    assert sum(r.correct for r in always_a) == sum(r.answer == "A" for r in always_a)
+    assert all(isinstance(r, MmluResult) and len(r.logprobs) == 4 for r in always_a)
+
+
+def test_a_hanging_query_costs_one_timeout(tiny_cfg, tiny_spider_data):
+    from tradeoff_ray.score.sql_score import SqlScorer
+
+    rows, _ = sql_rows(tiny_cfg, tiny_spider_data, None, label="t")
+    rows = [{**r, "raw_generation": r["gold_sql"]} for r in rows]
+    rows[2]["raw_generation"] = ENDLESS
+    t0 = time.perf_counter()
+    scored = score_sql_rows(SqlScorer(timeout_s=1.0), rows, extract=True)
+    elapsed = time.perf_counter() - t0
+    assert [r["error"] for r in scored] == ["ok", "ok", "timeout", "ok", "ok", "ok"]
+    assert elapsed < 1.0 + 2.0
+
+
+def test_evaluate_writes_the_run_dir_layout(tiny_cfg, tiny_spider_data, tiny_mmlu_data, tmp_path):
+    summary = evaluate(tiny_cfg, label="baseline", out_dir=tmp_path, spider=tiny_spider_data, mmlu=tiny_mmlu_data,
+                       use_ray=False)
+    target = tmp_path / "evals" / "baseline"
+    sql = list(read_jsonl(target / "sql.jsonl"))
+    assert len(sql) == len(tiny_spider_data.dev)  # the missing-db question is there, not dropped
+    assert set(sql[0]) == {f.name for f in dataclasses.fields(SqlResult)}
+    assert sum(r["error"] == "missing_db" and r["ex"] is None for r in sql) == 1
+    for shots in (0, 1):
+        mm = list(read_jsonl(target / f"mmlu_{shots}shot.jsonl"))
+        assert len(mm) == 4 and {r["shots"] for r in mm} == {shots}
+        assert set(mm[0]) == {f.name for f in dataclasses.fields(MmluResult)}
+        assert all(r["pred"] in "ABCD" and len(r["logprobs"]) == 4 for r in mm)
+    saved = json.loads((target / "summary.json").read_text())
+    assert saved["engine"] == "hf" and saved["sql"]["scored"] == 6 and saved["sql"]["unscorable"] == {"missing_db": 1}
+    assert saved["mmlu"]["0"]["n"] == 4 and set(saved["mmlu"]["1"]["per_category"]) == {"STEM", "humanities"}
+    assert summary["sql"]["ex"]["n"] == 6
+
+
+def test_gold_mode_scores_gold_against_itself(tiny_cfg, tiny_spider_data, tmp_path, lora_adapter_dir):
+    summary = evaluate(tiny_cfg, label="gold", out_dir=tmp_path, spider=tiny_spider_data, use_ray=False)
+    assert summary["sql"]["ex"]["accuracy"] == 1.0 and summary["sql"]["ex"]["n"] == 6
+    assert "mmlu" not in summary and summary["engine"] == "gold"
+    with pytest.raises(UserError, match="no adapter"):
+        evaluate(tiny_cfg, label="gold", out_dir=tmp_path, adapter_dir=lora_adapter_dir, use_ray=False)
