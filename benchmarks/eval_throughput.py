@@ -126,10 +126,10 @@ def main() -> int:
     from tradeoff_ray.models import resolve_model
     from tradeoff_ray.ray_session import ray_session
 
-    overrides = [f"model.name={args.model}", f"data.spider_dir={args.spider_dir}", "eval.engine=hf",
-                 f"eval.batch_size={args.batch_size}", f"eval.max_new_tokens={args.max_new_tokens}",
-                 f"eval.cpus_per_generation_actor={args.cpus_per_generation_actor}", "eval.cpus_per_scorer_actor=0.5"]
-    cfg = load_config(None, overrides)
+    common = [f"model.name={args.model}", f"data.spider_dir={args.spider_dir}",
+              f"eval.max_new_tokens={args.max_new_tokens}", "eval.cpus_per_scorer_actor=0.5"]
+    cfg = load_config(None, common + ["eval.engine=hf", f"eval.batch_size={args.batch_size}",
+                                      f"eval.cpus_per_generation_actor={args.cpus_per_generation_actor}"])
     info = machine()
     print(f"machine: {info}", flush=True)
     model = resolve_model(cfg.model)
@@ -154,7 +154,9 @@ def main() -> int:
         gpu_engine, why = select_engine(cfg.eval.model_copy(update={"engine": "auto"}))
         if gpu_engine == "vllm":
             print("(c) this pipeline, vLLM engine", flush=True)
-            vcfg = load_config(None, overrides[:-3] + ["eval.engine=vllm", "eval.batch_size=1024"])
+            # vLLM schedules its own batches: hand it the whole sample in one call
+            vcfg = load_config(None, common + ["eval.engine=vllm", "eval.batch_size=1024",
+                                               "eval.cpus_per_generation_actor=1"])
             results["c_pipeline_vllm"] = pipeline(vcfg, subset, label="bench-vllm")
         else:
             results["c_pipeline_vllm"] = f"skipped: {why}"

@@ -76,7 +76,8 @@ class Experiment:
     # ----------------------------------------------------------------- plan
     def run(self) -> Path:
         from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu, write_manifest
-        from tradeoff_ray.data.spider import load_spider, sample_examples
+        from tradeoff_ray.data.spider import load_spider, missing_databases
+        from tradeoff_ray.infer.tasks import select_dev
         from tradeoff_ray.models import resolve_model
 
         cfg = self.cfg
@@ -87,12 +88,13 @@ class Experiment:
         _log(f"run dir {self.run_dir}")
         spider = load_spider(cfg.data)
         mmlu = load_mmlu(cfg.data)
-        dev = sample_examples(spider.executable("dev"), cfg.data.dev_limit, cfg.data.seed)
+        dev = select_dev(cfg, spider)  # the same selection evaluation makes
         mmlu_questions = select_mmlu(cfg.data, mmlu)
         manifests = self.run_dir / "manifests"
-        write_json(manifests / "spider_dev.json", {"source": spider.source, "is_demo": spider.is_demo,
-                                                   "missing_dbs": spider.missing_dbs,
-                                                   "example_ids": [e.example_id for e in dev]})
+        write_json(manifests / "spider_dev.json", {
+            "source": spider.source, "is_demo": spider.is_demo, "n_total": len(dev),
+            "missing_dbs": missing_databases(spider, "dev", examples=dev),
+            "example_ids": [e.example_id for e in dev]})
         write_manifest(manifests / "mmlu_subset.json", mmlu_questions)
         data_key = stable_hash(spider.source, [e.example_id for e in dev],
                                [q.example_id for q in mmlu_questions], cfg.data.model_dump(mode="json"))
@@ -157,7 +159,7 @@ class Experiment:
             return {"summary": summary}
 
         entry, _ = self._timed(f"evaluate {label}", stage, label, compute, count=count)
-        link_tree(entry, self.run_dir / "evals" / label)
+        link_tree(entry / "evals" / label, self.run_dir / "evals" / label)
 
     def _train_stage(self, variant: LoraVariant) -> dict[str, Any]:
         from tradeoff_ray.train.ray_train import train_variant

@@ -50,6 +50,7 @@ def test_ray_pipeline_equals_the_plain_stages(baseline, bench, tmp_path):
     summary, target = baseline
     sql = list(read_jsonl(target / "sql.jsonl"))
     assert len(sql) == len(bench["spider"].dev) and summary["sql"]["scored"] == 6
+    assert not list(target.glob("*.partial.jsonl"))  # streamed partial results are removed once complete
     local = evaluate(bench["cfg"], label="baseline", out_dir=tmp_path, spider=bench["spider"], mmlu=bench["mmlu"],
                      use_ray=False)
     local_sql = list(read_jsonl(tmp_path / "evals" / "baseline" / "sql.jsonl"))
@@ -96,3 +97,38 @@ def test_a_hanging_query_does_not_stall_the_dataset(local_ray, bench):
 def test_gold_mode_on_ray(local_ray, bench):
     summary = evaluate(bench["cfg"], label=GOLD, out_dir=bench["root"] / "run", spider=bench["spider"])
     assert summary["sql"]["ex"]["accuracy"] == 1.0 and summary["sql"]["unscorable"] == {"missing_db": 1}
+
+
+def _write_benchmark_dirs(root, spider, mmlu):
+    """The tiny benchmarks in the on-disk layouts the loaders read (Spider root, Hendrycks CSV)."""
+    import csv
+    import json
+    import shutil
+
+    sp = root / "spider_layout"
+    (sp / "database" / "singer").mkdir(parents=True)
+    shutil.copy(spider.db_paths["singer"], sp / "database" / "singer" / "singer.sqlite")
+    (sp / "dev.json").write_text(json.dumps([{"db_id": e.db_id, "question": e.question, "query": e.query}
+                                             for e in spider.dev]))
+    mm = root / "mmlu_layout"
+    for split, subjects in mmlu.splits.items():
+        (mm / split).mkdir(parents=True)
+        for subject, questions in subjects.items():
+            with open(mm / split / f"{subject}_{split}.csv", "w", newline="") as f:
+                csv.writer(f).writerows([q.question, *q.choices, q.answer] for q in questions)
+    return sp, mm
+
+
+def test_eval_command_end_to_end(local_ray, bench, tmp_path, capsys):
+    from tradeoff_ray.commands.eval import main
+
+    sp, mm = _write_benchmark_dirs(tmp_path, bench["spider"], bench["mmlu"])
+    config = tmp_path / "tiny.yaml"
+    config.write_text(bench["cfg"].to_yaml())
+    code = main(config=config, out=tmp_path / "run", overrides=[f"data.spider_dir={sp}", f"data.mmlu_dir={mm}"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Spider EX (6 of 7 questions scored)" in out and "MMLU 1-shot" in out and "missing_db 1" in out
+    target = tmp_path / "run" / "evals" / "baseline"
+    assert len(list(read_jsonl(target / "sql.jsonl"))) == 7
+    assert (tmp_path / "run" / "config.yaml").exists()

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 VARIANT = LoraVariant(name="tiny-r8", r=8, alpha=16, dropout=0.05, learning_rate=1e-2, max_steps=20,
                       save_steps=10, per_device_batch_size=4, max_length=1024)
 RESULT_KEYS = {"variant", "settings", "steps", "max_steps", "data", "over_length_dropped", "train_loss",
-               "eval_loss", "first_train_loss", "last_train_loss", "final_eval_loss", "tokens_per_s",
+               "eval_loss", "first_train_loss", "last_train_loss", "initial_eval_loss", "final_eval_loss",
+               "tokens_per_s",
                "steps_per_s", "adapter_dir", "checkpoints", "wall_time_s", "ray_run_path", "model_key"}
 
 
@@ -56,7 +57,8 @@ def test_training_writes_adapters_and_a_complete_result(uninterrupted, tiny_mode
     losses = [p["loss"] for p in result["train_loss"]]
     assert len(losses) >= 10
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3  # loss falls
-    assert [p["step"] for p in result["eval_loss"]] == [10, 20]
+    assert [p["step"] for p in result["eval_loss"]] == [0, 10, 20]  # the untrained adapter's loss first
+    assert result["final_eval_loss"] < result["initial_eval_loss"]
     assert [c["step"] for c in result["checkpoints"]] == [10, 20]
     for path in [result["adapter_dir"], *(c["path"] for c in result["checkpoints"])]:
         names = {p.name for p in (run_dir / path).iterdir()}

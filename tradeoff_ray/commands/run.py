@@ -1,6 +1,90 @@
-"""Placeholder until issue 6 lands."""
-from tradeoff_ray.commands import not_built
+"""`tradeoff-ray run [CONFIG] [--resume RUN_DIR]`: the whole experiment, stage-cached and resumable."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tradeoff_ray.config import ExperimentConfig, load_config
+from tradeoff_ray.errors import UserError
 
 
-def main(**_options) -> None:
-    not_built("run", 6)
+def resolve(config: Path | None, resume: Path | None, overrides: list[str]) -> tuple[ExperimentConfig, Path | None]:
+    """The config to run and the run dir to continue (None = a new one).
+
+    With --resume the run's own config.yaml is used unless CONFIG is given too; either way
+    finished stages whose inputs did not change are reused.
+    """
+    if resume is not None:
+        resume = Path(resume)
+        if not (resume / "config.yaml").exists():
+            raise UserError(f"--resume {resume}: not a run directory (no config.yaml); pass a directory under runs/")
+        return load_config(config or resume / "config.yaml", overrides), resume
+    return load_config(config, overrides), None
+
+
+def execute(config: Path | None = None, resume: Path | None = None, overrides: list[str] | None = None) -> Path:
+    """Run the experiment and return its run directory."""
+    from tradeoff_ray.experiment import Experiment
+    from tradeoff_ray.ray_session import describe_target, ray_session
+    from tradeoff_ray.rundir import new_run_dir, save_config
+    from tradeoff_ray.train.checks import check_can_train
+
+    cfg, run_dir = resolve(config, resume, overrides or [])
+    check_can_train(cfg, [] if cfg.tune.enabled else cfg.training.variants)  # fail before any work
+    if run_dir is None:
+        run_dir = new_run_dir(cfg)
+    else:
+        save_config(cfg, run_dir)
+    print(f"[run] {cfg.name}: model {cfg.model.name}, {len(cfg.training.variants)} variant(s)"
+          f"{', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
+    with ray_session(cfg.ray):
+        Experiment(cfg, run_dir).run()
+    _print_headline(run_dir)
+    return run_dir
+
+
+def headline_rows(metrics: dict) -> list[tuple[str, ...]]:
+    """Baseline and each variant: Spider EX and MMLU (primary shots) with deltas, CIs and p-values."""
+    run = metrics.get("run", {})
+    shots = str(run.get("primary_shots", 0))
+    labels = [run.get("baseline")] + list(run.get("variants") or [])
+
+    def pct(rate: dict | None) -> str:
+        return "—" if not rate or rate.get("accuracy_pct") is None else f"{rate['accuracy_pct']:.1f}% (n={rate['n']})"
+
+    def delta(d: dict | None) -> str:
+        if not d or d.get("delta_pp") is None:
+            return ""
+        return f"{d['delta_pp']:+.1f} [{d['ci_low_pp']:+.1f}, {d['ci_high_pp']:+.1f}] p={d['p_value']:.3g}"
+
+    rows = []
+    for label in [lb for lb in labels if lb]:
+        lab = metrics.get("labels", {}).get(label, {})
+        comp = metrics.get("comparisons", {}).get(label, {})
+        rows.append((label, pct(lab.get("sql")), delta(comp.get("sql")),
+                     pct((lab.get("mmlu") or {}).get(shots)), delta((comp.get("mmlu") or {}).get(shots))))
+    return rows
+
+
+def _print_headline(run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    shots = metrics.get("run", {}).get("primary_shots", 0)
+    table = Table(title=f"trade-off vs baseline ({run_dir.name}); deltas: pp [95% paired bootstrap CI], McNemar p")
+    for col in ("label", "Spider EX", "Δ EX", f"MMLU {shots}-shot", "Δ MMLU"):
+        table.add_column(col)
+    for row in headline_rows(metrics):
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    status = metrics.get("run", {}).get("status", "")
+    if status and status != "ok":
+        console.print(f"[bold red]run status: {status} — see the checks at the top of the report[/]")
+    console.print(f"run dir: {run_dir}\nreport:  {run_dir / 'report.html'}")
+
+
+def main(config: Path | None = None, resume: Path | None = None, overrides: list[str] | None = None) -> int:
+    execute(config, resume, overrides)
+    return 0

@@ -1,1 +1,5 @@
+"""Evaluation: engines (HF, vLLM) behind one protocol, adapters, work rows, Ray Data stages, the pipeline.
 
+Public entry points: `infer.pipeline.evaluate` (one label, Ray Data), `infer.pipeline.evaluate_rows_local`
+(the same stages without Ray), `infer.engine.select_engine`, `infer.adapters.merged_model_dir`.
+"""

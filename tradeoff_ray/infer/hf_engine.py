@@ -19,7 +19,6 @@ row's numbers do not depend on what it was batched with.
 from __future__ import annotations
 
 import inspect
-import os
 import time
 from typing import Any, Sequence
 
@@ -72,30 +71,47 @@ class HfEngine:
         self.eos_ids = eos
 
     def describe(self) -> str:
-        threads = f", {__import__('torch').get_num_threads()} threads" if self.device == "cpu" else ""
+        import torch
+
+        threads = f", {torch.get_num_threads()} threads" if self.device == "cpu" else ""
         dtype = str(self.dtype).removeprefix("torch.")
         prefix = ", shared-prefix reuse" if self.reuse_prefix else ""
         return f"hf transformers ({self.model_path}, {self.device}, {dtype}{threads}, batch {self.batch_size}{prefix})"
 
     def _batches(self, seqs: list[list[int]]) -> list[list[int]]:
-        """Index batches: in token order when reusing prefixes (shared prefixes end up together), else
-        longest first (least padding)."""
-        if self.reuse_prefix:
-            order = sorted(range(len(seqs)), key=lambda i: seqs[i])
-        else:
-            order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
-        return [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+        """Index batches. With prefix reuse: runs of prompts (in token order) that share most of their
+        tokens form their own batches (a database's questions; a subject's k-shot questions); prompts
+        that share little with their neighbours are pooled. Pooled or without reuse: longest first
+        (similar lengths, little padding)."""
+        def by_length(idx):
+            return sorted(idx, key=lambda i: -len(seqs[i]))
+
+        def chunk(idx):
+            return [idx[s:s + self.batch_size] for s in range(0, len(idx), self.batch_size)]
+
+        if not self.reuse_prefix or len(seqs) < 2:
+            return chunk(by_length(range(len(seqs))))
+        order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+        runs, current = [], [order[0]]
+        for prev, i in zip(order, order[1:]):
+            shared = _common_prefix(seqs[prev], seqs[i])
+            if shared >= MIN_SHARED_PREFIX and 2 * shared >= min(len(seqs[prev]), len(seqs[i])):
+                current.append(i)
+            else:
+                runs.append(current)
+                current = [i]
+        runs.append(current)
+        batches = [b for run in runs if len(run) > 1 for b in chunk(run)]
+        pooled = [i for run in runs if len(run) == 1 for i in run]
+        return batches + chunk(by_length(pooled))
 
     def _shared_prefix(self, seqs: list[list[int]]) -> int:
         """Length of the prefix all rows share, leaving each row at least one token of its own."""
         if not self.reuse_prefix or not seqs:
             return 0
-        first, n = seqs[0], min(len(s) for s in seqs) - 1
+        n = min(len(s) for s in seqs) - 1
         for s in seqs[1:]:
-            i = 0
-            while i < n and s[i] == first[i]:
-                i += 1
-            n = i
+            n = min(n, _common_prefix(seqs[0], s))
         return n if n >= MIN_SHARED_PREFIX else 0
 
     def _prefix_inputs(self, seqs: list[list[int]]):
@@ -111,6 +127,9 @@ class HfEngine:
         kwargs = {"logits_to_keep": 1} if self._keeps_logits else {}
         with torch.inference_mode():
             cache = self.model(input_ids=prefix, use_cache=True, **kwargs).past_key_values
+        if not hasattr(cache, "batch_repeat_interleave"):  # a cache type that cannot be shared: run rows whole
+            ids, mask = self._left_pad(seqs)
+            return ids, mask, None, 0
         cache.batch_repeat_interleave(len(seqs))
         ids, mask = self._left_pad([s[p:] for s in seqs])
         ids = torch.cat([prefix.expand(len(seqs), p), ids], dim=1)
@@ -244,8 +263,9 @@ class HfEngine:
         return ids.to(self.device), mask.to(self.device)
 
 
-def default_threads(reserved_cpus: float | None) -> int | None:
-    """torch threads for a CPU engine: the CPUs reserved for it, else all cores of this machine."""
-    if reserved_cpus:
-        return max(1, int(round(reserved_cpus)))
-    return os.cpu_count()
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -78,7 +78,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if adapter_dir is not None:
             raise UserError("label 'gold' scores the gold SQL against itself; it takes no adapter")
         return ServePlan(engine=GOLD, reason="label 'gold': predictions are the gold SQL", spec=None, model="none")
-    from tradeoff_ray.infer.adapters import adapter_hash, adapter_rank, check_adapter_dir, merged_model_dir
+    from tradeoff_ray.infer.adapters import adapter_hash, adapter_rank, check_adapter_dir
     from tradeoff_ray.models import cache_root, resolve_model
 
     engine, reason = select_engine(cfg.eval)
@@ -91,7 +91,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if engine == "vllm" and cfg.eval.vllm.enable_lora:
             lora_path, lora_rank = str(adapter), adapter_rank(adapter)
         else:
-            served, merged = merged_model_dir(base, adapter, cache_root=cache_root(cfg.model)), True
+            served, merged = _merge(base, adapter, cache_root(cfg.model)), True
     gpu = engine == "vllm" or gpu_present()[0]
     gpus = cfg.eval.gpus_per_generation_actor if gpu else 0.0
     if engine == "vllm" and gpus <= 0:
@@ -103,6 +103,23 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)
+
+
+def _merge(base: Any, adapter: Path, root: Path) -> Any:
+    """Merge here, or — when this driver has no GPU but the Ray cluster has — in a one-GPU Ray task, so a
+    large base is merged in bf16 on a GPU rather than in fp32 in the driver's memory. The merged copy is
+    written under `model.cache_dir`, which on a cluster must be storage every node reads."""
+    import torch
+
+    from tradeoff_ray.infer.adapters import merged_model_dir
+
+    if not torch.cuda.is_available():
+        import ray
+
+        if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
+            remote = ray.remote(num_gpus=1)(merged_model_dir)
+            return ray.get(remote.remote(base, adapter, cache_root=root))
+    return merged_model_dir(base, adapter, cache_root=root)
 
 
 def load_tokenizer(plan: ServePlan) -> Any:
@@ -135,7 +152,9 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
     target = eval_dir(out_dir, label)
     summary: dict[str, Any] = {"label": label, "engine": plan.engine, "engine_reason": plan.reason,
                                "served": plan.describe(), "model": plan.model, "adapter": plan.adapter,
-                               "adapter_hash": plan.adapter_hash, "merged": plan.merged, "timing": {}}
+                               "adapter_hash": plan.adapter_hash, "merged": plan.merged,
+                               "config_hash": cfg.section_hash("model", "data", "prompt", "eval"),
+                               "eval_config": cfg.eval.model_dump(mode="json"), "timing": {}}
     if "sql" in tasks:
         if spider is None:
             from tradeoff_ray.data.spider import load_spider
@@ -144,7 +163,7 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
         rows, missing = sql_rows(cfg, spider, tokenizer, label=label)
         t0 = time.perf_counter()
         if use_ray:
-            done = run_sql_dataset(rows, cfg=cfg, plan=plan)
+            done = run_sql_dataset(rows, cfg=cfg, plan=plan, partial=target / "sql.partial.jsonl")
         else:
             done = run_sql_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
@@ -161,7 +180,10 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
             mmlu = load_mmlu(cfg.data)
         rows = mmlu_rows(cfg, mmlu, tokenizer)
         t0 = time.perf_counter()
-        done = run_mmlu_dataset(rows, cfg=cfg, plan=plan) if use_ray else run_mmlu_local(rows, cfg=cfg, plan=plan)
+        if use_ray:
+            done = run_mmlu_dataset(rows, cfg=cfg, plan=plan, partial=target / "mmlu.partial.jsonl")
+        else:
+            done = run_mmlu_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
         results = sorted((stages.mmlu_result(r, label) for r in done), key=lambda r: (r.shots, r.example_id))
         for shots in cfg.eval.mmlu_shots:
@@ -188,11 +210,11 @@ def _print_done(task: str, n: int, seconds: float, ex: dict | None) -> None:
 
 
 def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
-                    preset_column: str | None = None) -> list[Row]:
+                    preset_column: str | None = None, partial: Path | None = None) -> list[Row]:
     """Generation actors -> scorer actors over `rows`; returns the scored rows (any order).
 
     `preset_column` skips the model: the text in that column is the prediction, scored as SQL
-    (gold mode uses 'gold_sql'). Gold mode implies it.
+    (gold mode uses 'gold_sql'). Gold mode implies it. `partial`: see `_collect`.
     """
     import ray.data
 
@@ -218,10 +240,11 @@ def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
                                "keep_distinct": cfg.eval.keep_distinct, "extract": preset_column is None},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.scorer_actors),
         num_cpus=cfg.eval.cpus_per_scorer_actor, batch_size=SCORER_BATCH, batch_format="pandas")
-    return _collect(ds, total=len(rows), task="sql")
+    return _collect(ds, total=len(rows), task="sql", partial=partial)
 
 
-def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan) -> list[Row]:
+def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
+                     partial: Path | None = None) -> list[Row]:
     """MMLU actors (log-likelihood or generative) over `rows`; returns the scored rows (any order)."""
     import ray.data
 
@@ -235,19 +258,39 @@ def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan)
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_generation_actor, num_gpus=plan.gpus_per_actor,
         batch_size=cfg.eval.batch_size, batch_format="pandas")
-    return _collect(ds, total=len(rows), task="mmlu")
+    return _collect(ds, total=len(rows), task="mmlu", partial=partial)
 
 
-def _collect(ds: Any, *, total: int, task: str) -> list[Row]:
-    """Stream the dataset's output into rows, printing counts, rate and ETA as they arrive."""
+def _collect(ds: Any, *, total: int, task: str, partial: Path | None = None) -> list[Row]:
+    """Stream the dataset's output into rows, printing counts, rate and ETA as they arrive.
+
+    With `partial`, every finished row is also appended there as it arrives (JSONL), so a run that
+    dies part-way keeps what it computed; the file is removed once all rows are in.
+    """
+    import json
+
     out: list[Row] = []
     t0 = last = time.perf_counter()
-    for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
-        out.extend(stages._records(batch))
-        now = time.perf_counter()
-        if now - last >= PROGRESS_EVERY_S or len(out) == total:
-            last = now
-            print(progress_line(task, len(out), total, now - t0), file=sys.stderr, flush=True)
+    sink = None
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        sink = open(partial, "w", encoding="utf-8")
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
+            rows = stages._records(batch)
+            out.extend(rows)
+            if sink is not None:
+                sink.writelines(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rows)
+                sink.flush()
+            now = time.perf_counter()
+            if now - last >= PROGRESS_EVERY_S or len(out) == total:
+                last = now
+                print(progress_line(task, len(out), total, now - t0), file=sys.stderr, flush=True)
+    finally:
+        if sink is not None:
+            sink.close()
+    if partial is not None and len(out) == total:
+        partial.unlink(missing_ok=True)
     return out
 
 
@@ -271,7 +314,7 @@ def run_sql_local(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, en
     if preset_column is not None:
         generated = stages.preset_rows(rows, column=preset_column)
     else:
-        engine = engine or stages.build_engine(plan.spec)
+        engine = engine or _local_engine(plan)
         generated = []
         for chunk in _chunks(by_prompt(rows), cfg.eval.batch_size):
             generated += stages.generate_rows(engine, chunk, max_new_tokens=cfg.eval.max_new_tokens, stop=SQL_STOP)
@@ -287,12 +330,19 @@ def run_mmlu_local(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, e
     if engine is None:
         if plan.spec is None:
             raise UserError("MMLU needs a model; label 'gold' evaluates Spider only")
-        engine = stages.build_engine(plan.spec)
+        engine = _local_engine(plan)
     fn = stages.mmlu_generative_rows if cfg.eval.mmlu_mode == "generative" else stages.mmlu_loglikelihood_rows
     out: list[Row] = []
     for chunk in _chunks(by_prompt(rows), cfg.eval.batch_size):
         out += fn(engine, chunk)
     return out
+
+
+def _local_engine(plan: ServePlan) -> Any:
+    """The plan's engine in this process, leaving torch's thread count alone (it is process-wide here)."""
+    import dataclasses
+
+    return stages.build_engine(dataclasses.replace(plan.spec, threads=None))
 
 
 def evaluate_rows_local(cfg: ExperimentConfig, *, label: str, engine: Any = None, sql: list[Row] = (),

@@ -1,10 +1,11 @@
 """`VllmEngine`: the vLLM implementation of `Engine` (GPU; not importable on the CPU dev machine).
 
-Why vLLM in our own actor pool rather than `ray.data.llm.build_processor`: the same
-`GenerationActor` then wraps either engine through the one `Engine` protocol, MMLU log-likelihood
-(prompt log-probs, which the processor's generate task does not return per continuation) goes
-through the same class, and prompts are tokenized by the same `encode_text` / `encode_pair` as the
-HF engine, so both engines score identical token sequences.
+Why vLLM in our own actor pool rather than `ray.data.llm.build_processor(vLLMEngineProcessorConfig)`:
+the same `GenerationActor` / `MmluActor` then wrap either engine through the one `Engine` protocol
+(one pipeline, one set of tests, the HF engine as the CPU reference), MMLU log-likelihood reads
+vLLM's prompt log-probs directly instead of through the processor's row post-processing, and
+prompts are tokenized by the same `encode_text` / `encode_pair` as the HF engine, so both engines
+see identical token ids (no second BOS from a chat template, the same continuation tokens).
 
 - Generation: `SamplingParams(temperature=0, max_tokens, stop)`; vLLM drops the stop string from
   the text, as `HfEngine` does.

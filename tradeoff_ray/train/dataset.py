@@ -89,7 +89,9 @@ def record_lengths(tokenizer: Any, records: Sequence[dict[str, Any]]) -> list[in
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def filter_by_length(records: list[dict[str, Any]], ids: list[str], lengths: list[int], max_length: int) -> SplitRecords:
+def filter_by_length(
+    records: list[dict[str, Any]], ids: list[str], lengths: list[int], max_length: int
+) -> SplitRecords:
     """Keep records of at most `max_length` tokens; the rest are dropped whole and their ids kept."""
     keep = [i for i, n in enumerate(lengths) if n <= max_length]
     kept = set(keep)

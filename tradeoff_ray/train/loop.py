@@ -30,6 +30,7 @@ from typing import Any
 from tradeoff_ray.config import LoraVariant
 
 FAIL_AT_STEP_KEY = "fail_at_step"  # fault injection for the resume tests; never set by configs
+PLACEMENT_GROUP_FILE_KEY = "placement_group_file"  # Tune trials: where rank 0 writes its worker group's PG id
 
 
 # ---------------------------------------------------------------- builders (no Ray)
@@ -88,6 +89,25 @@ def uses_gradient_checkpointing(variant: LoraVariant) -> bool:
     return variant.gradient_checkpointing or variant.quantization == "nf4"
 
 
+def precision_args(variant: LoraVariant, *, on_gpu: bool, dtype: str = "auto") -> dict[str, Any]:
+    """Mixed precision, device and activation checkpointing arguments of the trainer (pure, testable on CPU)."""
+    import torch
+
+    weights = torch_dtype(dtype, on_gpu=on_gpu)
+    gc = uses_gradient_checkpointing(variant)
+    return {
+        # TRL defaults bf16=True and gradient_checkpointing=True; on CPU fp32 is ~4x faster than bf16.
+        # QLoRA computes in bf16 (bnb_4bit_compute_dtype) whatever the weights dtype says.
+        "bf16": on_gpu and (weights == torch.bfloat16 or variant.quantization == "nf4"),
+        "fp16": on_gpu and weights == torch.float16 and variant.quantization == "none",
+        "use_cpu": not on_gpu,
+        # transformers 5 renamed gradient_checkpointing -> activation_checkpointing (old name: FutureWarning);
+        # use_reentrant=False: reentrant checkpointing breaks DDP when most weights are frozen
+        "activation_checkpointing": gc,
+        "activation_checkpointing_kwargs": {"use_reentrant": False} if gc else None,
+    }
+
+
 def sft_config(
     variant: LoraVariant,
     *,
@@ -97,16 +117,16 @@ def sft_config(
     dtype: str = "auto",
     has_validation: bool = True,
     logging_steps: int | None = None,
+    eval_on_start: bool = True,
 ):
-    """TRL `SFTConfig` for `variant`; every TRL default that differs from what we want is set here."""
+    """TRL `SFTConfig` for `variant`; every TRL default that differs from what we want is set here.
+
+    `eval_on_start`: validation loss of the untrained adapter first (the baseline the curve falls from);
+    off when resuming, where it was measured by the first attempt."""
     from trl import SFTConfig
 
     save_steps = variant.save_steps or max_steps
     eval_steps = variant.eval_steps or save_steps
-    weights = torch_dtype(dtype, on_gpu=on_gpu)
-    import torch
-
-    gc = uses_gradient_checkpointing(variant)
     return SFTConfig(
         output_dir=output_dir,
         seed=variant.seed,
@@ -119,13 +139,7 @@ def sft_config(
         lr_scheduler_type=variant.lr_scheduler,
         warmup_steps=math.ceil(variant.warmup_ratio * max_steps),
         weight_decay=variant.weight_decay,
-        # TRL defaults bf16=True and gradient_checkpointing=True; on CPU fp32 is ~4x faster than bf16.
-        bf16=on_gpu and weights == torch.bfloat16 and variant.quantization == "none",
-        fp16=on_gpu and weights == torch.float16,
-        use_cpu=not on_gpu,
-        # transformers 5 renamed gradient_checkpointing -> activation_checkpointing (old name: FutureWarning)
-        activation_checkpointing=gc,
-        activation_checkpointing_kwargs={"use_reentrant": False} if gc else None,
+        **precision_args(variant, on_gpu=on_gpu, dtype=dtype),
         ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient
         # data: prompt/completion records; loss on the completion; drop, never truncate (done in the driver)
         max_length=variant.max_length,
@@ -137,6 +151,7 @@ def sft_config(
         logging_steps=logging_steps or max(1, max_steps // 50),
         logging_first_step=True,
         eval_strategy="steps" if has_validation else "no",
+        eval_on_start=has_validation and eval_on_start,
         eval_steps=eval_steps if has_validation else None,
         save_strategy="steps",
         save_steps=save_steps,
@@ -162,6 +177,7 @@ def build_trainer(
     revision: str | None = None,
     callbacks: list | None = None,
     logging_steps: int | None = None,
+    eval_on_start: bool = True,
 ):
     """An `SFTTrainer` with a fresh LoRA adapter on the base model, ready to `train()`."""
     from datasets import Dataset
@@ -172,7 +188,8 @@ def build_trainer(
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=revision)
     model = load_model(model_path, variant, device=device, dtype=dtype, revision=revision)
     args = sft_config(variant, output_dir=output_dir, max_steps=max_steps, on_gpu=on_gpu, dtype=dtype,
-                      has_validation=bool(validation_records), logging_steps=logging_steps)
+                      has_validation=bool(validation_records), logging_steps=logging_steps,
+                      eval_on_start=eval_on_start)
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -289,7 +306,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     """Train one variant on this worker; rank 0 returns a summary (log history, tokens, timing).
 
     `config` (built by `ray_train.train_variant`): model_path, revision, dtype, variant (dict),
-    train_records, validation_records, max_steps, torch_threads, and optionally fail_at_step.
+    train_records, validation_records, max_steps, torch_threads, cpus_per_worker, and optionally
+    fail_at_step / placement_group_file.
     """
     import ray.train
     import ray.train.torch
@@ -297,11 +315,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 
     ctx = ray.train.get_context()
+    if config.get(PLACEMENT_GROUP_FILE_KEY) and ctx.get_world_rank() == 0:
+        _record_placement_group(config[PLACEMENT_GROUP_FILE_KEY])
     variant = LoraVariant.model_validate(config["variant"])
     device = ray.train.torch.get_device()
     if device.type == "cpu":
-        threads = config.get("torch_threads") or max(1, (os.cpu_count() or 1) // ctx.get_local_world_size())
-        torch.set_num_threads(threads)
+        # Default: as many threads as CPUs Ray reserved for this worker. More threads than free cores
+        # (Ray's own processes, evaluation actors, other workers) make OpenMP barriers crawl: measured on
+        # 2 busy cores, SmolLM2-135M steps took 26 s with 2 threads and 5.7 s with 1.
+        torch.set_num_threads(int(config.get("torch_threads") or max(1, int(config.get("cpus_per_worker") or 1))))
     checkpoint = ray.train.get_checkpoint()
     progress = _progress_callback_class()(variant.name)
     callbacks = [RayTrainReportCallback(), progress]
@@ -313,6 +335,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
             variant=variant, train_records=config["train_records"],
             validation_records=config["validation_records"], output_dir=scratch,
             max_steps=int(config["max_steps"]), device=device, callbacks=callbacks,
+            eval_on_start=checkpoint is None,
         )
         trainer = prepare_trainer(trainer)
         resumed_from = None
@@ -335,6 +358,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         "world_size": ctx.get_world_size(),
         "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
     }
+
+
+def _record_placement_group(path: str) -> None:
+    """Write the id of the placement group this worker runs in, so a Tune driver can free it if the trial is
+    stopped early (Train V2 frees it itself only through the State API, which a local Ray without the
+    dashboard lacks: ray-project/ray#54305)."""
+    from ray.util import get_current_placement_group
+
+    pg = get_current_placement_group()
+    if pg is not None:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as f:
+            f.write(pg.id.hex() + "\n")
 
 
 def _step_of(hf_checkpoint_dir: str) -> int | None:

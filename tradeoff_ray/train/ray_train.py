@@ -26,7 +26,7 @@ from tradeoff_ray.data.types import SpiderData
 from tradeoff_ray.records import write_json
 from tradeoff_ray.train.checks import check_can_train
 from tradeoff_ray.train.dataset import SftData, build_sft_data, describe_drops, write_split_manifest
-from tradeoff_ray.train.loop import FAIL_AT_STEP_KEY, steps_for, train_loop_per_worker
+from tradeoff_ray.train.loop import FAIL_AT_STEP_KEY, PLACEMENT_GROUP_FILE_KEY, steps_for, train_loop_per_worker
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 HF_CHECKPOINT_NAME = "checkpoint"  # RayTrainReportCallback.CHECKPOINT_NAME (kept here to avoid importing Ray)
@@ -62,11 +62,14 @@ def train_variant(
     run_dir: Path,
     spider: SpiderData | None = None,
     report_to_tune: bool = False,
+    placement_group_file: Path | None = None,
     fail_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train `variant` through Ray Train and return the content of train/<variant>/result.json.
 
     `report_to_tune`: forward every Ray Train report to the enclosing Tune trial (used by `tune.py`).
+    `placement_group_file`: the first worker writes its placement group id there (`tune.py` frees it when
+    it stops a trial early).
     `fail_at_step`: raise inside the worker at that step of a fresh (not resumed) run — for tests.
     """
     wall0 = time.perf_counter()
@@ -97,7 +100,8 @@ def train_variant(
           f"{'GPU' if use_gpu else 'CPU'} worker(s), model {model.description or model.path}", flush=True)
 
     result = _fit(cfg, variant, run_dir=run_dir, data=data, model_path=model.path, revision=model.revision,
-                  use_gpu=use_gpu, max_steps=max_steps, report_to_tune=report_to_tune, fail_at_step=fail_at_step)
+                  use_gpu=use_gpu, max_steps=max_steps, report_to_tune=report_to_tune, fail_at_step=fail_at_step,
+                  placement_group_file=placement_group_file)
     checkpoints = export_checkpoints(result, run_dir=run_dir, variant=variant, model_key=model.key)
     if not checkpoints:
         raise RuntimeError(f"Ray Train finished variant {variant.name} without a checkpoint ({result.path})")
@@ -116,7 +120,8 @@ def train_variant(
 
 
 def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: SftData, model_path: str,
-         revision: str | None, use_gpu: bool, max_steps: int, report_to_tune: bool, fail_at_step: int | None):
+         revision: str | None, use_gpu: bool, max_steps: int, report_to_tune: bool, fail_at_step: int | None,
+         placement_group_file: Path | None):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -132,10 +137,13 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
     loop_config = {
         "model_path": model_path, "revision": revision, "dtype": cfg.model.dtype,
         "variant": variant.model_dump(mode="json"), "max_steps": max_steps, "torch_threads": t.torch_threads,
+        "cpus_per_worker": t.cpus_per_worker,
         "train_records": data.train.records, "validation_records": data.validation.records,
     }
     if fail_at_step:
         loop_config[FAIL_AT_STEP_KEY] = fail_at_step
+    if placement_group_file is not None:
+        loop_config[PLACEMENT_GROUP_FILE_KEY] = str(placement_group_file)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
@@ -228,9 +236,11 @@ def summarize(worker: dict[str, Any], *, data: SftData, variant: LoraVariant, ma
         "first_train_loss": train_loss[0]["loss"] if train_loss else None,
         "last_train_loss": train_loss[-1]["loss"] if train_loss else None,
         "mean_train_loss": end.get("train_loss"),
+        "initial_eval_loss": eval_loss[0]["eval_loss"] if eval_loss and eval_loss[0]["step"] == 0 else None,
         "final_eval_loss": eval_loss[-1]["eval_loss"] if eval_loss else None,
         "tokens_seen": worker.get("tokens_seen"),
-        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+        # rates of this session's steps only (a resumed run counts the steps it ran itself)
+        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 and steps_done > 0 else None,
         "steps_per_s": round(steps_done / seconds, 4) if seconds > 0 and steps_done > 0 else None,
         "train_seconds": round(seconds, 2),
         "resumed_from_step": worker.get("resumed_from_step"),
@@ -245,9 +255,10 @@ def format_results(results: list[dict[str, Any]]) -> str:
     def num(x: Any, fmt: str = ".4f") -> str:
         return "-" if x is None else format(x, fmt)
 
-    head = ["variant", "steps", "first loss", "last loss", "eval loss", "dropped", "steps/s", "wall", "adapter"]
+    head = ["variant", "steps", "first loss", "last loss", "eval loss (start -> end)", "dropped", "steps/s", "wall",
+            "adapter"]
     body = [[r["variant"], f"{r['steps']}/{r['max_steps']}", num(r["first_train_loss"]), num(r["last_train_loss"]),
-             num(r["final_eval_loss"]), str(r["over_length_dropped"]), num(r.get("steps_per_s"), ".3f"),
-             f"{r['wall_time_s']:.0f}s", r["adapter_dir"]] for r in results]
+             f"{num(r.get('initial_eval_loss'))} -> {num(r['final_eval_loss'])}", str(r["over_length_dropped"]),
+             num(r.get("steps_per_s"), ".3f"), f"{r['wall_time_s']:.0f}s", r["adapter_dir"]] for r in results]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [head, *body])

@@ -28,6 +28,7 @@ from tradeoff_ray.errors import UserError
 
 OBJECTIVES = ("spider_ex", "mmlu_acc")  # both maximized
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
+PG_FILE = "ray_train_placement_group.txt"  # written by the trial's first Train worker (see _FreeStoppedTrials)
 TRIAL_DRIVER_CPUS = 0.01  # the trial function waits on Ray Train and Ray Data; it computes nothing itself
 SETTING_COLUMNS = ("r", "alpha", "alpha_over_r", "dropout", "learning_rate", "max_steps", "num_epochs",
                    "target_modules", "quantization")
@@ -138,6 +139,16 @@ def pareto_flags(points: Sequence[tuple[float | None, float | None]]) -> list[bo
 # ---------------------------------------------------------------- the trial (runs in a Tune actor)
 
 
+def trial_name(trial_id: str) -> str:
+    return f"trial-{trial_id}"
+
+
+def trial_path(run_dir: Path, trial_id: str) -> Path:
+    """A trial's own run dir (train/<trial>/..., evals/<trial>/...)."""
+    return Path(run_dir) / "tune" / "trials" / trial_name(trial_id)
+
+
+
 def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
            spider: SpiderData | None, mmlu: MmluData | None) -> None:
     import ray.tune
@@ -146,10 +157,11 @@ def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
 
     cfg = ExperimentConfig.model_validate(cfg_json)
     trial_id = ray.tune.get_context().get_trial_id()
-    variant = trial_variant(cfg.tune.base, params, name=f"trial-{trial_id}")
-    trial_dir = Path(run_dir) / "tune" / "trials" / variant.name
+    variant = trial_variant(cfg.tune.base, params, name=trial_name(trial_id))
+    trial_dir = trial_path(Path(run_dir), trial_id)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    result = train_variant(cfg, variant, run_dir=trial_dir, spider=spider, report_to_tune=True)
+    result = train_variant(cfg, variant, run_dir=trial_dir, spider=spider, report_to_tune=True,
+                           placement_group_file=trial_dir / PG_FILE)
     metrics: dict[str, Any] = {
         "eval_loss": result["final_eval_loss"], "train_loss": result["last_train_loss"],
         "steps": result["steps"], "adapter_dir": result["adapter_dir"], "train_seconds": result["train_seconds"],
@@ -165,6 +177,54 @@ def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
 
 
 # ---------------------------------------------------------------- the sweep (driver; Ray started by the caller)
+
+
+def _free_stopped_trials_callback(run_dir: Path):
+    """A Tune callback that frees the Train placement group of each trial Tune stopped before it finished.
+
+    A stopped trial's actor is killed; Ray Train V2 then frees its workers' placement group only through
+    a cleaner that polls the State API, which needs the dashboard (absent from a laptop's local Ray), so
+    the group's CPUs stay reserved and the next trial waits forever (ray-project/ray#54305). The trial's
+    first worker wrote the group's id into the trial dir; this removes it once Tune has stopped the trial.
+    """
+    import ray.tune
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    class FreeStoppedTrials(ray.tune.Callback):
+        def __init__(self):
+            self.pending: list[str] = []
+
+        def _stopped(self, trial: Any) -> None:
+            if not (trial.last_result or {}).get("done_training"):
+                self.pending.append(trial.trial_id)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._stopped(trial)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._stopped(trial)
+
+        def on_step_begin(self, iteration, trials, **info):
+            self._free()
+
+        def on_experiment_end(self, trials, **info):
+            self._free()
+
+        def _free(self) -> None:
+            import ray
+
+            while self.pending:
+                path = trial_path(run_dir, self.pending.pop()) / PG_FILE
+                if not path.is_file():
+                    continue
+                pg_id = path.read_text().strip()
+                entry = ray.util.placement_group_table().get(pg_id) or {}
+                if entry.get("state") == "CREATED":
+                    remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(pg_id))))
+                    print(f"[tune] freed the Ray Train workers' resources of stopped trial {path.parent.name}",
+                          flush=True)
+
+    return FreeStoppedTrials()
 
 
 @contextlib.contextmanager
@@ -211,10 +271,13 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
         from ray.tune.search.optuna import OptunaSearch
 
         search_alg = OptunaSearch(metric=list(OBJECTIVES), mode=["max", "max"], seed=base.seed)
+        limit = t.max_concurrent_trials  # Tune wraps a Searcher in a ConcurrencyLimiter
     else:
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
-        search_alg = BasicVariantGenerator(random_state=base.seed)
+        # a SearchGenerator takes its concurrency limit itself (Tune ignores TuneConfig's for it)
+        search_alg = BasicVariantGenerator(random_state=base.seed, max_concurrent=t.max_concurrent_trials)
+        limit = None
     trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
                                          spider=spider, mmlu=mmlu)
     # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
@@ -223,10 +286,11 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
     tuner = ray.tune.Tuner(
         trainable,
         param_space=search_space(t),
-        tune_config=ray.tune.TuneConfig(num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
+        tune_config=ray.tune.TuneConfig(num_samples=t.num_samples, max_concurrent_trials=limit,
                                         search_alg=search_alg, scheduler=scheduler),
         run_config=ray.tune.RunConfig(name=f"{run_dir.name}-tune",
-                                      storage_path=cfg.ray.storage_path or str(run_dir.resolve() / "ray")),
+                                      storage_path=cfg.ray.storage_path or str(run_dir.resolve() / "ray"),
+                                      callbacks=[_free_stopped_trials_callback(run_dir)]),
     )
     print(f"[tune] search {t.search}, {t.num_samples} sample(s), scheduler {t.scheduler}, "
           f"searching {sorted(t.space)}; trials under {run_dir / 'tune' / 'trials'}", flush=True)

@@ -97,6 +97,7 @@ def test_evaluate_writes_the_run_dir_layout(tiny_cfg, tiny_spider_data, tiny_mml
     assert saved["engine"] == "hf" and saved["sql"]["scored"] == 6 and saved["sql"]["unscorable"] == {"missing_db": 1}
     assert saved["mmlu"]["0"]["n"] == 4 and set(saved["mmlu"]["1"]["per_category"]) == {"STEM", "humanities"}
     assert summary["sql"]["ex"]["n"] == 6
+    assert saved["config_hash"] == tiny_cfg.section_hash("model", "data", "prompt", "eval")
 
 
 def test_gold_mode_scores_gold_against_itself(tiny_cfg, tiny_spider_data, tmp_path, lora_adapter_dir):
@@ -105,3 +106,24 @@ def test_gold_mode_scores_gold_against_itself(tiny_cfg, tiny_spider_data, tmp_pa
     assert "mmlu" not in summary and summary["engine"] == "gold"
     with pytest.raises(UserError, match="no adapter"):
         evaluate(tiny_cfg, label="gold", out_dir=tmp_path, adapter_dir=lora_adapter_dir, use_ray=False)
+
+
+class AnswerC:
+    """Generates a chatty answer naming option C."""
+
+    def generate(self, prompts, *, max_new_tokens, stop):
+        return [Generation(text=" The answer is C.", n_new_tokens=5, seconds=0.0) for _ in prompts]
+
+    def loglikelihood(self, requests):
+        raise AssertionError("generative mode must not score log-likelihoods")
+
+    def describe(self):
+        return "answers C"
+
+
+def test_generative_mmlu_reads_the_letter(tiny_cfg, tiny_mmlu_data):
+    tiny_cfg.eval.mmlu_mode = "generative"
+    rows = mmlu_rows(tiny_cfg, tiny_mmlu_data, None)
+    _, results = evaluate_rows_local(tiny_cfg, label="t", engine=AnswerC(), mmlu=rows)
+    assert {r.pred for r in results} == {"C"} and all(r.raw_generation == " The answer is C." for r in results)
+    assert sum(r.correct for r in results) == sum(r.answer == "C" for r in results)

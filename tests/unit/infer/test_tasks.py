@@ -44,3 +44,11 @@ def test_mmlu_rows_per_shot_count(tiny_cfg, tiny_mmlu_data):
         assert r["exemplars"] == 1
     for r in zero:
         assert r["prompt"].count("Answer:") == 1
+
+
+def test_mmlu_chat_template_mode(tiny_cfg, tiny_mmlu_data, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tiny_cfg.eval.mmlu_chat_template = True
+    rows = mmlu_rows(tiny_cfg, tiny_mmlu_data, AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert all(r["prompt"].startswith("<|im_start|>user") and r["prompt"].endswith("Answer:") for r in rows)

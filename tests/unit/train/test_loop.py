@@ -9,7 +9,7 @@ from tradeoff_ray.infer.engine import encode_text
 from tradeoff_ray.infer.tasks import sql_rows
 from tradeoff_ray.prompts import normalize_sql
 from tradeoff_ray.train.dataset import build_sft_data
-from tradeoff_ray.train.loop import build_trainer, lora_config, sft_config, steps_for
+from tradeoff_ray.train.loop import build_trainer, lora_config, precision_args, sft_config, steps_for
 from tradeoff_ray.train.ray_train import copy_adapter
 
 
@@ -108,6 +108,18 @@ def test_cpu_config_is_fp32_without_checkpointing_and_evaluates_when_it_saves(tm
     assert ckpt.activation_checkpointing and ckpt.activation_checkpointing_kwargs == {"use_reentrant": False}
     no_val = sft_config(v, output_dir=str(tmp_path), max_steps=30, on_gpu=False, has_validation=False)
     assert no_val.eval_strategy == "no"
+
+
+@pytest.mark.parametrize("quantization,dtype,on_gpu,expect", [
+    ("none", "auto", False, {"bf16": False, "fp16": False, "use_cpu": True, "activation_checkpointing": False}),
+    ("none", "auto", True, {"bf16": True, "fp16": False, "use_cpu": False, "activation_checkpointing": False}),
+    ("none", "float16", True, {"bf16": False, "fp16": True, "use_cpu": False}),
+    ("nf4", "auto", True, {"bf16": True, "fp16": False, "use_cpu": False, "activation_checkpointing": True,
+                           "activation_checkpointing_kwargs": {"use_reentrant": False}}),
+])
+def test_precision_plain_fp32_on_cpu_bf16_on_gpu_and_qlora_checkpoints(quantization, dtype, on_gpu, expect):
+    args = precision_args(LoraVariant(name="v", max_steps=1, quantization=quantization), on_gpu=on_gpu, dtype=dtype)
+    assert {k: args[k] for k in expect} == expect
 
 
 def test_steps_for_epochs_splits_the_data_across_workers():
