@@ -137,7 +137,7 @@ class TrainingConfig(_Section):
     use_gpu: Literal["auto", True, False] = Field("auto", description="auto = use GPUs when the cluster has them.")
     cpus_per_worker: float = Field(1, gt=0, description="CPUs reserved per training worker.")
     gpus_per_worker: float = Field(1, ge=0, description="GPUs per worker when use_gpu.")
-    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = cores).")
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = training.cpus_per_worker).")
     checkpoints_to_keep: int | None = Field(None, ge=1, description="Keep the N newest checkpoints (None = all).")
     max_failures: int = Field(0, ge=0, description="Ray Train restarts on worker failure.")
 

@@ -82,7 +82,7 @@ class Experiment:
 
         cfg = self.cfg
         n_variants = 0 if cfg.tune.enabled else len(cfg.training.variants)
-        timer = StepTimer(total=2 + 2 * n_variants + (2 if cfg.tune.enabled else 0) + 1)
+        timer = StepTimer(total=2 + 2 * n_variants + (1 if cfg.tune.enabled else 0) + 1)
         self.timer = timer
 
         _log(f"run dir {self.run_dir}")
@@ -112,8 +112,10 @@ class Experiment:
             adapter = Path(result["adapter_path"])
             self._eval_stage(variant.name, adapter=adapter)
             if cfg.eval.evaluate_checkpoints:
+                final = (result.get("checkpoints") or [{}])[-1].get("step")
                 for step, ckpt in sorted(self._checkpoints(variant.name).items()):
-                    self._eval_stage(checkpoint_label(variant.name, step), adapter=ckpt, count=False)
+                    if step != final:  # the final checkpoint is the variant's adapter, scored above
+                        self._eval_stage(checkpoint_label(variant.name, step), adapter=ckpt, count=False)
         timer.begin("analysis and report")
         from tradeoff_ray.report.build import build_report
 
@@ -196,7 +198,6 @@ class Experiment:
         entry, _ = self._timed("tune (Ray Tune sweep)", stage, "tune",
                                lambda e: {"trials": str(run_tune(self.cfg, run_dir=e))})
         link_tree(entry / "tune", self.run_dir / "tune")
-        self.timer.end(0, True)
 
 
 def load_summary(run_dir: Path, label: str) -> dict[str, Any]:

@@ -101,11 +101,23 @@ def precision_args(variant: LoraVariant, *, on_gpu: bool, dtype: str = "auto") -
         "bf16": on_gpu and (weights == torch.bfloat16 or variant.quantization == "nf4"),
         "fp16": on_gpu and weights == torch.float16 and variant.quantization == "none",
         "use_cpu": not on_gpu,
-        # transformers 5 renamed gradient_checkpointing -> activation_checkpointing (old name: FutureWarning);
         # use_reentrant=False: reentrant checkpointing breaks DDP when most weights are frozen
-        "activation_checkpointing": gc,
-        "activation_checkpointing_kwargs": {"use_reentrant": False} if gc else None,
+        **checkpointing_args(gc),
     }
+
+
+def checkpointing_args(enabled: bool) -> dict[str, Any]:
+    """Activation checkpointing settings under the name this transformers knows.
+
+    transformers renamed `gradient_checkpointing` to `activation_checkpointing` (5.2x; the old name then
+    warns); the GPU image runs 5.17, which knows only the old name."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: enabled, f"{key}_kwargs": {"use_reentrant": False} if enabled else None}
 
 
 def sft_config(
