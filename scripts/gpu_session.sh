@@ -26,8 +26,8 @@ EOF
   ls $SPIDER | head -3; ls $MMLU | head -3
 }
 
-if [ -d .whl ] && [ ! -d /root/site2 ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /root/site2 .whl/*.whl
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /root/site2 .whl/*.whl
 fi
 
 case "$step" in
@@ -44,16 +44,22 @@ case "$step" in
       --seq-len 1024 --gradient-checkpointing --peak-tflops "$peak" --json-out "$OUT/train_llama8b.json" 2>&1 \
       | grep -v "^\s*$" | tail -40 | tee "$OUT/train_llama8b.txt"
     timeout 200 python3 benchmarks/eval_throughput.py --spider-dir $SPIDER --n 972 --n-baseline 48 \
-      --batch-size 128 --cpus-per-generation-actor 2 --json-out "$OUT/eval_throughput.json" 2>&1 \
+      --batch-size 512 --cpus-per-generation-actor 2 --json-out "$OUT/eval_throughput.json" 2>&1 \
       | grep -v "logging_progress\|^\s*$" | tail -60 | tee "$OUT/eval_throughput.txt"
     ;;
+  vllm)
+    # vLLM runs here and agrees with HF? Otherwise later headline calls use the HF engine.
+    if timeout 240 python3 scripts/vllm_parity.py 2>&1 | grep -v "^INFO\|^(EngineCore\|^\s*$" | tail -40 \
+        | tee "$OUT/vllm_parity.txt"; [ "${PIPESTATUS[0]}" = 0 ]; then rm -f /root/use_hf; else touch /root/use_hf; fi
+    ;;
   headline)
+    [ -f /root/use_hf ] && EXTRA_SET="${EXTRA_SET:-} --set eval.engine=hf" && echo "vLLM unusable here: HF engine"
     run=$(ls -d /root/runs/headline-smollm2-* 2>/dev/null | tail -1)
     args=(configs/headline_smollm2_gpu.yaml --set data.spider_dir=$SPIDER --set data.mmlu_dir=$MMLU
-          --set output_dir=/root/runs)
+          --set output_dir=/root/runs ${EXTRA_SET:-})
     [ -n "$run" ] && args+=(--resume "$run")
     timeout -s INT "$budget" python3 -m tradeoff_ray.cli run "${args[@]}" 2>&1 \
-      | grep --line-buffered -v "logging_progress\|streaming_executor\|^\s*$" > "$OUT/headline_log.txt"
+      | grep --line-buffered -v "logging_progress\|streaming_executor\|issue_detector\|To avoid\|unnecessary\|To change\|DataContext\|or disable\|worker on average\|worker at the start\|PlacementGroupCleaner\|^\s*$" > "$OUT/headline_log.txt"
     echo "exit: ${PIPESTATUS[0]}" | tee -a "$OUT/headline_log.txt"
     tail -60 "$OUT/headline_log.txt"
     run=$(ls -d /root/runs/headline-smollm2-* 2>/dev/null | tail -1)

@@ -56,7 +56,9 @@ class HfEngine:
             torch.set_num_threads(max(1, int(threads)))
         self.model_path = model_path
         self.batch_size = batch_size
-        self.reuse_prefix = reuse_prefix
+        # Prefix reuse saves prefill compute, which is what costs on CPU; on a GPU the decode steps cost
+        # (launch-bound), and prefix groups (one per database) would multiply the number of batches.
+        self.reuse_prefix = reuse_prefix and self.device == "cpu"
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path, revision=revision)
         if self.tokenizer.pad_token_id is None:  # many causal LMs ship without one; eos is the convention
             self.tokenizer.pad_token = self.tokenizer.eos_token
