@@ -1,0 +1,91 @@
+"""The results committed under results/ (and quoted in the README) are well-formed and internally consistent.
+
+Every number in a committed metrics.json must follow from the per-example predictions committed beside
+it: accuracies from the counts, deltas from the accuracies, McNemar counts from the paired examples.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = sorted(p.parent for p in (ROOT / "results").glob("*/metrics.json"))
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _close(a: float, b: float, tol: float = 1e-6) -> bool:
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+def test_there_is_a_committed_result_and_the_readme_links_it() -> None:
+    assert RUNS, "no results/*/metrics.json committed"
+    readme = (ROOT / "README.md").read_text()
+    for run in RUNS:
+        assert f"results/{run.name}/report.md" in readme, f"README does not link results/{run.name}/report.md"
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_metrics_follow_from_the_per_example_predictions(run: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["schema_version"] == 1
+    info = metrics["run"]
+    assert info["status"] == "ok" and info["baseline"] in metrics["labels"]
+    labels = [info["baseline"], *info["variants"]]
+    per_label: dict[str, dict] = {}
+    for label in labels:
+        summary = metrics["labels"][label]
+        sql = [r for r in _rows(run / "evals" / label / "sql.jsonl") if r["ex"] is not None]
+        assert summary["sql"]["n"] == len(sql) == info["data"]["spider"]["n_scored"]
+        assert summary["sql"]["correct"] == sum(r["ex"] for r in sql)
+        assert _close(summary["sql"]["accuracy_pct"], 100 * summary["sql"]["correct"] / summary["sql"]["n"])
+        lo, hi = summary["sql"]["ci_low_pct"], summary["sql"]["ci_high_pct"]
+        assert lo <= summary["sql"]["accuracy_pct"] <= hi
+        by_h = summary["sql"]["by_hardness"]
+        assert sum(b["n"] for b in by_h.values()) == summary["sql"]["n"]
+        assert sum(b["correct"] for b in by_h.values()) == summary["sql"]["correct"]
+        per_label[label] = {"sql": {r["example_id"]: r["ex"] for r in sql}, "mmlu": {}}
+        for shots, block in summary["mmlu"].items():
+            mmlu = _rows(run / "evals" / label / f"mmlu_{shots}shot.jsonl")
+            assert block["n"] == len(mmlu) and block["correct"] == sum(r["correct"] for r in mmlu)
+            assert _close(block["accuracy_pct"], 100 * block["correct"] / block["n"])
+            assert sum(c["n"] for c in block["by_category"].values()) == block["n"]
+            per_label[label]["mmlu"][shots] = {r["example_id"]: r["correct"] for r in mmlu}
+
+    base = metrics["labels"][info["baseline"]]
+    for variant in info["variants"]:
+        comp, summary = metrics["comparisons"][variant], metrics["labels"][variant]
+        blocks = [(comp["sql"], base["sql"], summary["sql"], per_label[info["baseline"]]["sql"],
+                   per_label[variant]["sql"])]
+        blocks += [(comp["mmlu"][k], base["mmlu"][k], summary["mmlu"][k], per_label[info["baseline"]]["mmlu"][k],
+                    per_label[variant]["mmlu"][k]) for k in comp["mmlu"]]
+        for c, b, v, b_rows, v_rows in blocks:
+            assert _close(c["baseline_pct"], b["accuracy_pct"]) and _close(c["variant_pct"], v["accuracy_pct"])
+            assert _close(c["delta_pp"], v["accuracy_pct"] - b["accuracy_pct"])
+            if b["accuracy_pct"]:
+                assert _close(c["delta_rel_pct"], 100 * c["delta_pp"] / b["accuracy_pct"])
+            assert c["ci_low_pp"] <= c["paired_delta_pp"] <= c["ci_high_pp"]
+            assert 0.0 <= c["p_value"] <= 1.0
+            shared = sorted(set(b_rows) & set(v_rows))
+            assert c["n_paired"] == len(shared)
+            assert c["baseline_only_right"] == sum(b_rows[i] and not v_rows[i] for i in shared)
+            assert c["variant_only_right"] == sum(v_rows[i] and not b_rows[i] for i in shared)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
+def test_report_shows_the_metrics_and_the_checks_passed(run: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    report = (run / "report.md").read_text()
+    checks = metrics["checks"]
+    assert checks["status"] == "passed" and not checks["failed"], checks["failed"]
+    assert {c["name"] for c in checks["items"]} >= {"gold_vs_gold", "mmlu_vs_chance", "adapter_differs"}
+    for variant in metrics["run"]["variants"]:
+        comp = metrics["comparisons"][variant]["sql"]
+        assert f"{comp['delta_pp']:+.1f} [{comp['ci_low_pp']:+.1f}, {comp['ci_high_pp']:+.1f}]" in report
+    for png in ("tradeoff.png", "ex_by_hardness.png", "mmlu_by_category.png"):
+        assert (run / "plots" / png).stat().st_size > 1000
