@@ -113,6 +113,8 @@ def main() -> int:
                         help="(b) on CPU: torch threads = ceil of this; the scorer actor takes 0.5.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-baseline", action="store_true", help="Skip (a).")
+    parser.add_argument("--vllm-cuda-graphs", action="store_true",
+                        help="(c): let vLLM compile and capture CUDA graphs (slower start; default: enforce_eager)")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     if not args.spider_dir:
@@ -156,7 +158,8 @@ def main() -> int:
             print("(c) this pipeline, vLLM engine", flush=True)
             # vLLM schedules its own batches: hand it the whole sample in one call
             vcfg = load_config(None, common + ["eval.engine=vllm", "eval.batch_size=1024",
-                                               "eval.cpus_per_generation_actor=1"])
+                                               "eval.cpus_per_generation_actor=1",
+                                               f"eval.vllm.enforce_eager={not args.vllm_cuda_graphs}"])
             results["c_pipeline_vllm"] = pipeline(vcfg, subset, label="bench-vllm")
         else:
             results["c_pipeline_vllm"] = f"skipped: {why}"

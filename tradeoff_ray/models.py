@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tradeoff_ray.config import BUNDLED_MODEL, ModelConfig
 from tradeoff_ray.errors import UserError
@@ -79,11 +80,19 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict(), strict=True)
     plain.generation_config = gguf_model.generation_config
+    return save_model_dir(plain, tokenizer, dest)
+
+
+def save_model_dir(model: Any, tokenizer: Any, dest: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Save a model and its tokenizer as an HF directory at `dest`, atomically: written to a temporary
+    sibling and renamed, so a process reading the cache (or racing to fill it) never sees half a model."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
     try:
-        plain.save_pretrained(tmp)
+        model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         try:
             tmp.rename(dest)
         except OSError:

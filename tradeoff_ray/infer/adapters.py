@@ -14,12 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.models import ResolvedModel
+from tradeoff_ray.models import ResolvedModel, save_model_dir
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -95,18 +93,6 @@ def _merge(base: ResolvedModel, adapter: Path, dest: Path) -> None:
     merged = peft_model.merge_and_unload()
     tokenizer_src = adapter if (adapter / "tokenizer_config.json").is_file() else base.path
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_src, revision=None if tokenizer_src == adapter else base.revision)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
-    try:
-        merged.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "merged_from.json").write_text(json.dumps(
-            {"base": base.path, "base_key": base.key, "adapter": str(adapter), "adapter_hash": adapter_hash(adapter),
-             "dtype": str(dtype).removeprefix("torch.")}, indent=1))
-        try:
-            tmp.rename(dest)
-        except OSError:
-            if not (dest / "config.json").exists():  # another process won the race only if dest is complete
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_model_dir(merged, tokenizer, dest, extra_files={"merged_from.json": json.dumps(
+        {"base": base.path, "base_key": base.key, "adapter": str(adapter), "adapter_hash": adapter_hash(adapter),
+         "dtype": str(dtype).removeprefix("torch.")}, indent=1)})
