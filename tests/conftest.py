@@ -30,6 +30,21 @@ def mmlu_dir() -> Path:
     return Path(value)
 
 
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local 2-CPU Ray for the whole test session, shut down once at its end.
+
+    Starting Ray again in the same process after `ray.shutdown()` can leave native threads of the
+    old session pointing at freed state (ray-project/ray#31145): the process then passes every test
+    and segfaults at exit. So Ray-using tests share this one session instead of starting their own.
+    """
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep converted/merged models of tests out of the user's cache, except the bundled model conversion."""

@@ -23,15 +23,6 @@ def _flat(records) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def bench(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("eval_pipeline")
     return {"spider": tiny_spider(root / "spider"), "mmlu": tiny_mmlu(), "root": root,

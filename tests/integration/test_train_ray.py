@@ -23,15 +23,6 @@ RESULT_KEYS = {"variant", "settings", "steps", "max_steps", "data", "over_length
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def setup(tiny_model_dir, tmp_path_factory):
     spider = make_tiny_spider(tmp_path_factory.mktemp("spider"))
     cfg = ExperimentConfig(model={"name": str(tiny_model_dir)}, data={"validation_fraction": 0.25})
@@ -39,7 +30,7 @@ def setup(tiny_model_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(ray_local, setup, tmp_path_factory):
+def uninterrupted(local_ray, setup, tmp_path_factory):
     cfg, spider = setup
     run_dir = tmp_path_factory.mktemp("run_a")
     return run_dir, train_variant(cfg, VARIANT, run_dir=run_dir, spider=spider)

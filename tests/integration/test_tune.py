@@ -13,16 +13,7 @@ from tradeoff_ray.config import ExperimentConfig
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def ray_local():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-
-
-def test_grid_sweep_writes_both_objectives_and_the_pareto_front(ray_local, tiny_model_dir, tmp_path):
+def test_grid_sweep_writes_both_objectives_and_the_pareto_front(local_ray, tiny_model_dir, tmp_path):
     from tradeoff_ray.data.mmlu import load_mmlu
     from tradeoff_ray.train.tune import run_tune
 
