@@ -3,6 +3,10 @@
     data manifests → gold-vs-gold check → baseline eval → train each variant (or a Tune sweep)
     → eval each variant (and its checkpoints) → analysis → report
 
+A variant whose training diverged (NaN/inf loss or gradient norm, `train/health.py`) is not evaluated;
+the report lists it as diverged and the other variants go on. Its train stage is cached like any other
+(the same settings diverge the same way), and every rerun reports the divergence again.
+
 Each stage's key hashes exactly the inputs that change its outputs (model weights, adapter
 weights, the settings of its config section, the data manifests), so a rerun, a resumed run, or a
 new run that changes only one variant recomputes only what changed (see `stages.py`).
@@ -17,6 +21,7 @@ from typing import Any, Callable
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
 from tradeoff_ray.stages import Stage, StageCache, file_hash, link_tree, stable_hash
+from tradeoff_ray.train.health import DIVERGED, Divergence
 
 # Settings that change only how fast evaluation runs, not what it produces.
 _EVAL_RESOURCE_FIELDS = {"generation_actors", "scorer_actors", "cpus_per_generation_actor",
@@ -72,6 +77,7 @@ class Experiment:
         self.run_dir = Path(run_dir)
         self.cache = StageCache(Path(cfg.output_dir).resolve() / ".cache")
         self.timings: list[dict[str, Any]] = []
+        self.diverged: list[str] = []  # variants whose training diverged (not evaluated)
 
     # ----------------------------------------------------------------- plan
     def run(self) -> Path:
@@ -109,6 +115,9 @@ class Experiment:
             self._tune_stage()
         for variant in ([] if cfg.tune.enabled else cfg.training.variants):
             result = self._train_stage(variant)
+            if result.get("status") == DIVERGED:
+                self._skip_diverged(variant, result)
+                continue
             adapter = Path(result["adapter_path"])
             self._eval_stage(variant.name, adapter=adapter)
             if cfg.eval.evaluate_checkpoints:
@@ -178,8 +187,20 @@ class Experiment:
         entry, marker = self._timed(f"train {variant.name}", stage, variant.name, compute)
         link_tree(entry / "train" / variant.name, self.run_dir / "train" / variant.name)
         result = dict(marker["result"])
-        result["adapter_path"] = str(self.run_dir / "train" / variant.name / "adapter")
+        diverged = result.get("status") == DIVERGED
+        result["adapter_path"] = None if diverged else str(self.run_dir / "train" / variant.name / "adapter")
         return result
+
+    def _skip_diverged(self, variant: LoraVariant, result: dict[str, Any]) -> None:
+        """A diverged variant is not evaluated; say so every time (a cached divergence is reported again)."""
+        divergence = Divergence.from_dict(result["divergence"])
+        if divergence.checkpoint:  # the copy in this run dir, not the stage cache's
+            divergence.checkpoint = str(self.run_dir / "train" / variant.name / "checkpoints"
+                                        / Path(divergence.checkpoint).name)
+        self.diverged.append(variant.name)
+        _log(f"ERROR: {divergence.message(variant.model_dump())}")
+        self.timer.begin(f"evaluate {variant.name}: skipped, its training diverged")
+        self.timer.end(0, True)
 
     def _checkpoints(self, variant: str) -> dict[int, Path]:
         root = self.run_dir / "train" / variant / "checkpoints"

@@ -5,7 +5,7 @@ MMLU shot counts are string keys ("0", "5"). A "rate" is {n, correct, accuracy_p
 ci_high_pct} with a 95% Wilson interval.
 
     {"schema_version": 1,
-     "run": {name, run_dir, model, primary_shots, shots, baseline, variants, checkpoints, gold,
+     "run": {name, run_dir, model, primary_shots, shots, baseline, variants, checkpoints, gold, diverged,
              status: "ok" | "checks_failed", warnings, data: {spider: {...}, mmlu: {...}}, config: {...}},
      "labels": {label: {"sql": rate + {n_total, n_unscorable, unscorable: {reason: n},
                                       by_hardness: {easy|medium|hard|extra: rate}} | null,
@@ -22,7 +22,10 @@ ci_high_pct} with a 95% Wilson interval.
      "errors": {taxonomy: {label: {n, classes: {class: n}, wrong_result_kinds: {kind: n}}},
                 examples: [{label, shown, kind, example_id, db_id, hardness, question, pred_sql,
                             raw_generation, gold_sql, class, detail}]},
-     "training": {variant: {scalar fields of train/<variant>/result.json, final_train_loss?}},
+     "training": {variant: {scalar fields of train/<variant>/result.json (status: "trained" | "diverged",
+                            message), final_train_loss?, curve?: [{step, loss, grad_norm}],
+                            divergence?: {variant, step, loss, grad_norm, last_finite_step, last_finite_loss,
+                                          learning_rate, checkpoint}}},
      "stages": {stage: {wall_s, cached?, input_hash?}}}
 
 where a "delta" is {baseline_pct, variant_pct, delta_pp (= variant_pct - baseline_pct exactly),
@@ -111,16 +114,33 @@ def config_summary(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def training_curve(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{step, loss, grad_norm}] of every logged training step (NaN/inf kept as they were logged)."""
+    points = result.get("train_loss")
+    if not isinstance(points, list):
+        points = result.get("losses")
+    curve = []
+    for p in points if isinstance(points, list) else []:
+        if isinstance(p, dict) and isinstance(p.get("step"), int):
+            loss = p.get("loss", p.get("train_loss"))
+            curve.append({"step": p["step"], "loss": loss if isinstance(loss, (int, float)) else None,
+                          "grad_norm": p.get("grad_norm") if isinstance(p.get("grad_norm"), (int, float)) else None})
+    return curve
+
+
 def training_summary(run: RunData) -> dict[str, Any]:
+    """Per variant: the scalar fields of its result.json, its per-step loss/grad-norm curve, and its
+    divergence record when its training stopped at a non-finite value (`status: "diverged"`)."""
     out = {}
     for variant, result in run.training.items():
         row = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool)) or v is None}
-        losses = result.get("losses")
-        if isinstance(losses, list) and losses:
-            last = losses[-1]
-            value = last.get("loss", last.get("train_loss")) if isinstance(last, dict) else last
-            if isinstance(value, (int, float)):
-                row["final_train_loss"] = value
+        curve = training_curve(result)
+        if curve:
+            row["curve"] = curve
+            if isinstance(curve[-1]["loss"], (int, float)):
+                row["final_train_loss"] = curve[-1]["loss"]
+        if isinstance(result.get("divergence"), dict):
+            row["divergence"] = result["divergence"]
         out[variant] = row
     return out
 
@@ -164,6 +184,7 @@ def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
     shots = primary_shots(run)
     variants = run.labels_of("variant")
     checks = run_checks(run, labels)
+    training = training_summary(run)
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -171,6 +192,7 @@ def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
             "model": (run.config.get("model") or {}).get("name"), "primary_shots": shots,
             "shots": [str(k) for k in run.shots], "baseline": BASELINE if BASELINE in labels else None,
             "variants": variants, "checkpoints": run.labels_of("checkpoint"), "gold": bool(run.labels_of("gold")),
+            "diverged": [v for v, t in training.items() if t.get("status") == "diverged"],
             "status": "checks_failed" if checks["status"] == "failed" else "ok", "warnings": list(run.warnings),
             "data": {"spider": spider_data(run), "mmlu": mmlu_data(run, labels)},
             "config": config_summary(run.config),
@@ -181,7 +203,7 @@ def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
         "checks": checks,
         "curves": build_curves(run, labels),
         "errors": error_summary(run),
-        "training": training_summary(run),
+        "training": training,
         "stages": stage_summary(run),
     }
 

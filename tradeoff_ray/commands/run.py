@@ -79,12 +79,21 @@ def _print_headline(run_dir: Path) -> None:
         table.add_row(*row)
     console = Console()
     console.print(table)
+    for name, message in diverged_variants(metrics).items():
+        console.print(f"[bold red]{name}: DIVERGED, not evaluated[/] — {message}", highlight=False)
     status = metrics.get("run", {}).get("status", "")
     if status and status != "ok":
         console.print(f"[bold red]run status: {status} — see the checks at the top of the report[/]")
     console.print(f"run dir: {run_dir}\nreport:  {run_dir / 'report.html'}")
 
 
+def diverged_variants(metrics: dict) -> dict[str, str]:
+    """{variant: message} of the variants whose training diverged (listed in the report, not evaluated)."""
+    return {name: (metrics.get("training", {}).get(name) or {}).get("message") or "training diverged"
+            for name in metrics.get("run", {}).get("diverged") or []}
+
+
 def main(config: Path | None = None, resume: Path | None = None, overrides: list[str] | None = None) -> int:
-    execute(config, resume, overrides)
-    return 0
+    """Exit 1 when a variant diverged (the run finished the others and wrote the report)."""
+    run_dir = execute(config, resume, overrides)
+    return 1 if diverged_variants(json.loads((run_dir / "metrics.json").read_text())) else 0

@@ -198,8 +198,39 @@ def plot_errors(metrics: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_training(metrics: dict, path: Path) -> Path | None:
+    """Training loss and gradient norm per step for each variant; a diverged one ends at a red x."""
+    curves = {v: t["curve"] for v, t in metrics["training"].items() if t.get("curve")}
+    if not curves:
+        return None
+    colors = _colors(list(curves), None)
+    fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for variant, curve in curves.items():
+        steps = [p["step"] for p in curve]
+        c = colors[variant]
+        for ax, key in ((ax_loss, "loss"), (ax_norm, "grad_norm")):
+            vals = np.array([np.nan if p[key] is None else p[key] for p in curve], dtype=float)
+            vals[~np.isfinite(vals)] = np.nan  # a non-finite value breaks the line; the x marks where
+            ax.plot(steps, vals, color=c, lw=1.2, label=variant)
+        divergence = metrics["training"][variant].get("divergence")
+        if divergence:
+            for ax in (ax_loss, ax_norm):
+                ax.axvline(divergence["step"], color="red", ls=":", lw=1)
+            finite = [p["loss"] for p in curve if p["loss"] is not None and np.isfinite(p["loss"])]
+            ax_loss.plot([divergence["step"]], [finite[-1] if finite else 0.0], marker="x", ms=10, color="red",
+                         ls="none", label=f"{variant} diverged (step {divergence['step']})")
+    ax_loss.set_title("Training loss", fontsize=11)
+    ax_norm.set_title("Gradient norm (before clipping)", fontsize=11)
+    ax_norm.set_yscale("log")
+    for ax in (ax_loss, ax_norm):
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 PLOTS = {"tradeoff": plot_tradeoff, "ex_by_hardness": plot_ex_hardness, "mmlu_by_category": plot_mmlu_categories,
-         "curves": plot_curves, "errors": plot_errors}
+         "curves": plot_curves, "errors": plot_errors, "training": plot_training}
 
 
 def render_plots(metrics: dict, plot_dir: Path) -> dict[str, Path]:

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from tradeoff_ray.config import LoraVariant
+from tradeoff_ray.train.health import check_log, divergence_watch_class, fmt_value
 
 FAIL_AT_STEP_KEY = "fail_at_step"  # fault injection for the resume tests; never set by configs
 PLACEMENT_GROUP_FILE_KEY = "placement_group_file"  # Tune trials: where rank 0 writes its worker group's PG id
@@ -151,6 +152,7 @@ def sft_config(
         lr_scheduler_type=variant.lr_scheduler,
         warmup_steps=math.ceil(variant.warmup_ratio * max_steps),
         weight_decay=variant.weight_decay,
+        max_grad_norm=variant.max_grad_norm,
         **precision_args(variant, on_gpu=on_gpu, dtype=dtype),
         ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient
         # data: prompt/completion records; loss on the completion; drop, never truncate (done in the driver)
@@ -160,8 +162,11 @@ def sft_config(
         assistant_only_loss=False,
         dataset_num_proc=None,
         # logging, evaluation, checkpoints: Ray gets a checkpoint + metrics at every save
-        logging_steps=logging_steps or max(1, max_steps // 50),
+        # every step's loss and grad norm: health.DivergenceWatch stops at the first non-finite one, before it
+        # is saved; NaN/inf are logged as they are (the filter would log a NaN loss as 0.0 or an old average)
+        logging_steps=logging_steps or 1,
         logging_first_step=True,
+        logging_nan_inf_filter=False,
         eval_strategy="steps" if has_validation else "no",
         eval_on_start=has_validation and eval_on_start,
         eval_steps=eval_steps if has_validation else None,
@@ -256,10 +261,12 @@ def _progress_callback_class():
     from transformers import TrainerCallback
 
     class ProgressPrinter(TrainerCallback):
-        """Prints `step k/N loss … eta …` on the first worker at every logging step, and eval loss."""
+        """Prints `step k/N loss … grad_norm … eta …` on the first worker every `every` steps (and at any
+        step with a non-finite value), and eval loss."""
 
-        def __init__(self, label: str):
+        def __init__(self, label: str, every: int = 1):
             self.label = label
+            self.every = max(1, every)
             self.t0 = time.perf_counter()
             self.start_step = 0
             self.start_tokens = 0
@@ -279,14 +286,15 @@ def _progress_callback_class():
             step, total = state.global_step, state.max_steps
             elapsed = time.perf_counter() - self.t0
             done = step - self.start_step
-            if "loss" in logs:
+            if "loss" in logs and (step % self.every == 0 or step in (1, total) or check_log(logs)):
                 eta = elapsed / done * (total - step) if done else float("nan")
                 rate = f"{done / elapsed:.2f} steps/s" if elapsed > 0 and done else "-"
                 eta_s = _duration(eta) if eta == eta else "-"
-                _say(f"[train {self.label}] step {step}/{total} loss {logs['loss']:.4f} "
+                _say(f"[train {self.label}] step {step}/{total} loss {fmt_value(logs['loss'])} "
+                     f"grad_norm {fmt_value(logs.get('grad_norm'), 3)} "
                      f"lr {logs.get('learning_rate', 0):.2e} {rate} eta {eta_s}")
             if "eval_loss" in logs:
-                _say(f"[train {self.label}] step {step}/{total} eval_loss {logs['eval_loss']:.4f}")
+                _say(f"[train {self.label}] step {step}/{total} eval_loss {fmt_value(logs['eval_loss'])}")
 
         def on_train_end(self, args, state, control, **kwargs):
             self.seconds = time.perf_counter() - self.t0
@@ -337,8 +345,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         # 2 busy cores, SmolLM2-135M steps took 26 s with 2 threads and 5.7 s with 1.
         torch.set_num_threads(int(config.get("torch_threads") or max(1, int(config.get("cpus_per_worker") or 1))))
     checkpoint = ray.train.get_checkpoint()
-    progress = _progress_callback_class()(variant.name)
-    callbacks = [RayTrainReportCallback(), progress]
+    max_steps = int(config["max_steps"])
+    progress = _progress_callback_class()(variant.name, every=max_steps // 50)
+    watch = divergence_watch_class()(variant.name)
+    # at a non-finite step the watch cancels that step's save: Ray is never handed a checkpoint of NaN weights
+    callbacks = [watch, RayTrainReportCallback(), progress]
     if config.get(FAIL_AT_STEP_KEY) and checkpoint is None:
         callbacks.append(_fail_callback_class()(int(config[FAIL_AT_STEP_KEY])))
     with tempfile.TemporaryDirectory(prefix=f"hf-{variant.name}-") as scratch:
@@ -346,7 +357,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
             model_path=config["model_path"], revision=config.get("revision"), dtype=config.get("dtype", "auto"),
             variant=variant, train_records=config["train_records"],
             validation_records=config["validation_records"], output_dir=scratch,
-            max_steps=int(config["max_steps"]), device=device, callbacks=callbacks,
+            max_steps=max_steps, device=device, callbacks=callbacks,
             eval_on_start=checkpoint is None,
         )
         trainer = prepare_trainer(trainer)
@@ -369,6 +380,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
         "device": str(device),
         "world_size": ctx.get_world_size(),
         "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "divergence": watch.divergence.to_dict() if watch.divergence else None,
     }
 
 

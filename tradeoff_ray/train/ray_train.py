@@ -7,7 +7,12 @@ workers, then export what Ray kept into the run-dir layout of `records.py`:
     train/<variant>/checkpoints/step-<N>/   adapter_model.safetensors + adapter_config.json (every save_steps)
     train/<variant>/adapter/                the final adapter
     train/<variant>/train_split.json        example ids used, and those dropped as over-length
-    train/<variant>/result.json             losses, steps, over-length counts, tokens/s, wall time, paths
+    train/<variant>/result.json             status, losses and grad norms, steps, over-length counts, tokens/s,
+                                            wall time, paths
+
+A variant whose loss or gradient norm became NaN/inf (`health.py`) stops at that step; its result.json
+says `status: "diverged"` with the step, the last finite loss and checkpoint, and what to change, and it
+gets no `adapter/`: nothing downstream can mistake it for a trained model.
 
 Ray's own run lives at `<ray.storage_path or run_dir/ray>/<run dir name>-<variant>`. Train V2
 restores a run from that name and storage path: calling `train_variant` again with the same run
@@ -26,6 +31,7 @@ from tradeoff_ray.data.types import SpiderData
 from tradeoff_ray.records import write_json
 from tradeoff_ray.train.checks import check_can_train
 from tradeoff_ray.train.dataset import SftData, build_sft_data, describe_drops, write_split_manifest
+from tradeoff_ray.train.health import DIVERGED, TRAINED, Divergence, fmt_value
 from tradeoff_ray.train.loop import FAIL_AT_STEP_KEY, PLACEMENT_GROUP_FILE_KEY, steps_for, train_loop_per_worker
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
@@ -103,18 +109,28 @@ def train_variant(
                   use_gpu=use_gpu, max_steps=max_steps, report_to_tune=report_to_tune, fail_at_step=fail_at_step,
                   placement_group_file=placement_group_file)
     checkpoints = export_checkpoints(result, run_dir=run_dir, variant=variant, model_key=model.key)
-    if not checkpoints:
-        raise RuntimeError(f"Ray Train finished variant {variant.name} without a checkpoint ({result.path})")
-    final = checkpoints[-1]
-    adapter = copy_adapter(Path(final["path"]), out / "adapter",
-                           meta={**_meta(variant, model.key), "step": final["step"], "final": True})
-    summary = summarize(result.return_value or {}, data=data, variant=variant, max_steps=max_steps)
+    worker = result.return_value or {}
+    summary = summarize(worker, data=data, variant=variant, max_steps=max_steps)
     summary.update({
         "model": model.description or model.path, "model_key": model.key,
-        "num_workers": workers, "use_gpu": use_gpu,
-        "adapter_dir": str(adapter), "checkpoints": checkpoints, "ray_run_path": result.path,
-        "wall_time_s": round(time.perf_counter() - wall0, 2),
+        "num_workers": workers, "use_gpu": use_gpu, "checkpoints": checkpoints, "ray_run_path": result.path,
     })
+    if worker.get("divergence"):
+        divergence = Divergence.from_dict(worker["divergence"])
+        finite = [c for c in checkpoints if c["step"] < divergence.step]
+        divergence.checkpoint = finite[-1]["path"] if finite else None
+        shutil.rmtree(out / "adapter", ignore_errors=True)  # no adapter of this variant may look like a result
+        summary.update({"status": DIVERGED, "adapter_dir": None, "divergence": divergence.to_dict(),
+                        "message": divergence.message(variant.model_dump())})
+        print(f"[train {variant.name}] ERROR: {summary['message']}", flush=True)
+    else:
+        if not checkpoints:
+            raise RuntimeError(f"Ray Train finished variant {variant.name} without a checkpoint ({result.path})")
+        final = checkpoints[-1]
+        adapter = copy_adapter(Path(final["path"]), out / "adapter",
+                               meta={**_meta(variant, model.key), "step": final["step"], "final": True})
+        summary.update({"status": TRAINED, "adapter_dir": str(adapter)})
+    summary["wall_time_s"] = round(time.perf_counter() - wall0, 2)
     write_json(out / "result.json", summary)
     return summary
 
@@ -218,7 +234,8 @@ def _plain(metrics: dict[str, Any] | None) -> dict[str, Any]:
 def summarize(worker: dict[str, Any], *, data: SftData, variant: LoraVariant, max_steps: int) -> dict[str, Any]:
     """result.json fields from the rank-0 worker's return value and the data summary."""
     history = worker.get("log_history") or []
-    train_loss = [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h and "step" in h]
+    train_loss = [{"step": h["step"], "loss": h["loss"], "grad_norm": h.get("grad_norm")}
+                  for h in history if "loss" in h and "step" in h]
     eval_loss = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h]
     end = next((h for h in reversed(history) if "train_loss" in h), {})
     seconds = worker.get("session_seconds") or 0.0
@@ -235,6 +252,7 @@ def summarize(worker: dict[str, Any], *, data: SftData, variant: LoraVariant, ma
         "eval_loss": eval_loss,
         "first_train_loss": train_loss[0]["loss"] if train_loss else None,
         "last_train_loss": train_loss[-1]["loss"] if train_loss else None,
+        "last_grad_norm": train_loss[-1]["grad_norm"] if train_loss else None,
         "mean_train_loss": end.get("train_loss"),
         "initial_eval_loss": eval_loss[0]["eval_loss"] if eval_loss and eval_loss[0]["step"] == 0 else None,
         "final_eval_loss": eval_loss[-1]["eval_loss"] if eval_loss else None,
@@ -250,15 +268,24 @@ def summarize(worker: dict[str, Any], *, data: SftData, variant: LoraVariant, ma
     }
 
 
-def format_results(results: list[dict[str, Any]]) -> str:
-    """The summary table `tradeoff-ray train` prints: one line per variant."""
-    def num(x: Any, fmt: str = ".4f") -> str:
-        return "-" if x is None else format(x, fmt)
+def diverged(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results whose training stopped at a non-finite loss or gradient norm."""
+    return [r for r in results if r.get("status") == DIVERGED]
 
-    head = ["variant", "steps", "first loss", "last loss", "eval loss (start -> end)", "dropped", "steps/s", "wall",
-            "adapter"]
-    body = [[r["variant"], f"{r['steps']}/{r['max_steps']}", num(r["first_train_loss"]), num(r["last_train_loss"]),
-             f"{num(r.get('initial_eval_loss'))} -> {num(r['final_eval_loss'])}", str(r["over_length_dropped"]),
-             num(r.get("steps_per_s"), ".3f"), f"{r['wall_time_s']:.0f}s", r["adapter_dir"]] for r in results]
+
+def format_results(results: list[dict[str, Any]]) -> str:
+    """The summary table `tradeoff-ray train` prints: one line per variant (NaN/inf printed as such)."""
+    def outcome(r: dict[str, Any]) -> str:
+        if r.get("status") == DIVERGED:
+            return f"DIVERGED at step {r['divergence']['step']} (no adapter)"
+        return str(r["adapter_dir"])
+
+    head = ["variant", "steps", "first loss", "last loss", "last grad_norm", "eval loss (start -> end)", "dropped",
+            "steps/s", "wall", "adapter"]
+    body = [[r["variant"], f"{r['steps']}/{r['max_steps']}", fmt_value(r["first_train_loss"]),
+             fmt_value(r["last_train_loss"]), fmt_value(r.get("last_grad_norm"), 3),
+             f"{fmt_value(r.get('initial_eval_loss'))} -> {fmt_value(r['final_eval_loss'])}",
+             str(r["over_length_dropped"]), fmt_value(r.get("steps_per_s"), 3), f"{r['wall_time_s']:.0f}s",
+             outcome(r)] for r in results]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     return "\n".join("  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [head, *body])

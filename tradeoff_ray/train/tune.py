@@ -11,6 +11,10 @@ Search (`tune.search`): grid (every dim a `grid`), random (grid dims crossed, ot
 `num_samples` times), optuna (two objectives, Spider EX max and MMLU accuracy max; grid dims become
 categorical). `tune.scheduler: asha` stops weak trials early on validation loss.
 
+A trial whose training diverges (NaN/inf loss or gradient norm, `health.py`) raises `TrainingDiverged`:
+the trial ends in ERROR, which Optuna records as a failed trial and ASHA drops, and the trials table
+marks it `diverged` — never a Spider EX / MMLU pair, which would read like a trained model's result.
+
 Output: `<run_dir>/tune/trials.csv` and `.parquet` (one row per trial: settings, metrics, adapter,
 `pareto` = not dominated on (spider_ex, mmlu_acc)), per-trial run dirs under `tune/trials/`.
 """
@@ -25,6 +29,7 @@ from typing import Any, Iterator, Sequence
 from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig
 from tradeoff_ray.data.types import MmluData, SpiderData
 from tradeoff_ray.errors import UserError
+from tradeoff_ray.train.health import DIVERGED, TrainingDiverged
 
 OBJECTIVES = ("spider_ex", "mmlu_acc")  # both maximized
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
@@ -162,6 +167,8 @@ def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
     trial_dir.mkdir(parents=True, exist_ok=True)
     result = train_variant(cfg, variant, run_dir=trial_dir, spider=spider, report_to_tune=True,
                            placement_group_file=trial_dir / PG_FILE)
+    if result["status"] == DIVERGED:
+        raise TrainingDiverged(result["message"])
     metrics: dict[str, Any] = {
         "eval_loss": result["final_eval_loss"], "train_loss": result["last_train_loss"],
         "steps": result["steps"], "adapter_dir": result["adapter_dir"], "train_seconds": result["train_seconds"],
@@ -331,15 +338,20 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
                     "over_length_dropped"):
             row[key] = metrics.get(key)
         row["adapter_dir"] = metrics.get("adapter_dir")
-        row["status"] = ("error" if result.error else "complete" if metrics.get("done_training")
+        row["status"] = (DIVERGED if result.error and TrainingDiverged.__name__ in _describe(result.error)
+                         else "error" if result.error else "complete" if metrics.get("done_training")
                          else "stopped_early")
-        row["error"] = None if result.error is None else f"{type(result.error).__name__}: {result.error}"[:500]
+        row["error"] = None if result.error is None else _describe(result.error)[:500]
         row["trial_path"] = str(result.path)
         rows.append(row)
     flags = pareto_flags([(r.get("spider_ex"), r.get("mmlu_acc")) for r in rows])
     for row, flag in zip(rows, flags):
         row["pareto"] = flag
     return rows
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def write_trials_table(rows: list[dict[str, Any]], out_dir: Path) -> Path:
