@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tradeoff_ray.cli import app
 from tradeoff_ray.report.blocks import Table, delta_cell
 from tradeoff_ray.report.build import build_report
-from tests.run_fixture import make_run_dir, mmlu_record, write_run_dir
+from tests.run_fixture import make_run_dir, mmlu_record, sql_record, write_run_dir
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def test_report_files_and_plots_exist(built):
     run, md, html = built
     assert md.exists() and html.exists() and (run / "metrics.json").exists()
     pngs = sorted(p.name for p in (run / "plots").glob("*.png"))
-    assert pngs == ["curves.png", "errors.png", "ex_by_hardness.png", "mmlu_by_category.png", "tradeoff.png"]
+    assert pngs == ["curves.png", "errors.png", "ex_by_hardness.png", "mmlu_by_category.png", "tradeoff.png",
+                    "training.png"]
     assert all((run / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
@@ -88,6 +89,37 @@ def test_failed_check_is_marked_at_the_top(tmp_path):
     head = md.read_text().split("## ")[0]
     assert "SANITY CHECKS FAILED" in head and "mmlu_vs_chance (baseline, 0-shot)" in head
     assert "SANITY CHECKS FAILED" in html.read_text()
+
+
+def test_a_diverged_variant_is_listed_with_its_curve_and_never_compared(tmp_path):
+    nan = float("nan")
+    sql = {lb: [sql_record(lb, f"d{i}", int(i % 2 == 0)) for i in range(10)] for lb in ("baseline", "good")}
+    mmlu = {lb: {0: [mmlu_record(lb, f"q{i}", int(i % 3 == 0)) for i in range(40)]} for lb in ("baseline", "good")}
+    good = {"variant": "good", "status": "trained", "steps": 6, "max_steps": 6, "first_train_loss": 2.0,
+            "last_train_loss": 1.2, "last_grad_norm": 0.4,
+            "train_loss": [{"step": s, "loss": 2.0 - 0.16 * s, "grad_norm": 0.5} for s in range(1, 7)]}
+    message = ("training of variant 'bad' diverged at step 4: loss nan and grad_norm nan; last finite loss 1.5000 "
+               "at step 3. Stopped there and not evaluated")
+    bad = {"variant": "bad", "status": "diverged", "steps": 4, "max_steps": 6, "adapter_dir": None,
+           "first_train_loss": 2.0, "last_train_loss": nan, "last_grad_norm": nan, "message": message,
+           "divergence": {"variant": "bad", "step": 4, "loss": nan, "grad_norm": nan, "last_finite_step": 3,
+                          "last_finite_loss": 1.5, "learning_rate": 0.9, "checkpoint": None},
+           "train_loss": [{"step": 1, "loss": 2.0, "grad_norm": 3.0}, {"step": 2, "loss": 1.8, "grad_norm": 40.0},
+                          {"step": 3, "loss": 1.5, "grad_norm": 900.0}, {"step": 4, "loss": nan, "grad_norm": nan}]}
+    config = {"name": "div", "training": {"variants": [{"name": "good", "max_steps": 6}, {"name": "bad", "max_steps": 6}]}}
+    run = write_run_dir(tmp_path / "r", sql=sql, mmlu=mmlu, config=config, training={"good": good, "bad": bad})
+    md, html = build_report(run, n_boot=50)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["run"]["diverged"] == ["bad"] and m["run"]["variants"] == ["good"]
+    assert "bad" not in m["labels"] and "bad" not in m["comparisons"]
+    assert [p["grad_norm"] for p in m["training"]["bad"]["curve"]][:3] == [3.0, 40.0, 900.0]
+    text = md.read_text()
+    head, rest = text.split("## Trade-off vs baseline", 1)
+    assert "Training of bad DIVERGED" in head  # said before any number
+    training = rest.split("## Training", 1)[1]
+    assert "DIVERGED at step 4" in training and message in training
+    assert "| 4 | nan | nan |" in training and "0.0000" not in training  # NaN shown as NaN, never as zero
+    assert (run / "plots" / "training.png").exists()
 
 
 def test_table_shape_is_checked():
