@@ -351,6 +351,10 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
 
 
 def _describe(error: BaseException) -> str:
+    """'TrainingDiverged: training of variant ...' (the trial's own exception when Ray wrapped it)."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        error = cause
     return f"{type(error).__name__}: {error}"
 
 

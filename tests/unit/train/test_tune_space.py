@@ -94,3 +94,37 @@ def test_trials_table_has_settings_metrics_and_pareto(tmp_path):
         assert frame.loc[0, "spider_ex"] == 0.2
     text = format_trials(rows)
     assert "1 of 2 trials" in text and text.splitlines()[1].startswith("*")
+
+
+def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp_path):
+    """The trial raises (Tune: ERROR, Optuna: a failed trial, ASHA: dropped) and reports no spider_ex/mmlu_acc;
+    the trials table calls it diverged."""
+    import ray.tune
+    from ray.exceptions import RayTaskError
+
+    import tradeoff_ray.train.ray_train as ray_train
+    from tradeoff_ray.train import tune as tune_mod
+    from tradeoff_ray.train.health import TrainingDiverged
+
+    reported = []
+    monkeypatch.setattr(ray.tune, "get_context", lambda: type("Ctx", (), {"get_trial_id": lambda self: "t1"})())
+    monkeypatch.setattr(ray.tune, "report", reported.append)
+    monkeypatch.setattr(ray_train, "train_variant", lambda *a, **k: {
+        "status": "diverged", "message": "training of variant 'trial-t1' diverged at step 7: loss nan"})
+    cfg = _cfg({"r": {"grid": [4]}}, evaluate_trials=True)
+    with pytest.raises(TrainingDiverged, match="diverged at step 7"):
+        tune_mod._trial({"r": 4}, cfg_json=cfg.model_dump(mode="json"), run_dir=str(tmp_path), spider=None, mmlu=None)
+    assert reported == []
+
+    try:
+        raise TrainingDiverged("training of variant 'trial-t1' diverged at step 7: loss nan")
+    except TrainingDiverged as err:
+        wrapped = RayTaskError("_trial", "traceback", err)  # how the error reaches the ResultGrid
+    results = [type("R", (), {"config": {"r": 4}, "metrics": {"trial_id": "t1", "eval_loss": 1.2},
+                              "error": wrapped.as_instanceof_cause(), "path": tmp_path / "t1"})(),
+               type("R", (), {"config": {"r": 8}, "metrics": {"trial_id": "t2", "done_training": True,
+                                                              "spider_ex": 0.3, "mmlu_acc": 0.4},
+                              "error": None, "path": tmp_path / "t2"})()]
+    rows = tune_mod.trial_rows(results)
+    assert [r["status"] for r in rows] == ["diverged", "complete"]
+    assert rows[0]["spider_ex"] is None and not rows[0]["pareto"] and "step 7" in rows[0]["error"]
