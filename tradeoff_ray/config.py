@@ -118,7 +118,7 @@ class LoraVariant(_Section):
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field("cosine")
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(
-        1.0, gt=0, description="Clip the gradient norm to this (transformers' default 1.0); lower it if training diverges."
+        1.0, gt=0, description="Clip the gradient norm to this (transformers' default); lower it if training diverges."
     )
     save_steps: int | None = Field(
         None, ge=1, description="Save an adapter checkpoint every N steps (for learning/forgetting curves)."

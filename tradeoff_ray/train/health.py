@@ -74,7 +74,8 @@ class Divergence:
                 if self.last_finite_step is not None else "no step had a finite loss")
         kept = (f"last checkpoint with finite loss: {self.checkpoint}" if self.checkpoint
                 else "no checkpoint was saved before it (set save_steps to keep one)")
-        try_ = (f"lower learning_rate{_now(s, 'learning_rate')}, add warm-up with warmup_ratio{_now(s, 'warmup_ratio')}, "
+        try_ = (f"lower learning_rate{_now(s, 'learning_rate')}, "
+                f"add warm-up with warmup_ratio{_now(s, 'warmup_ratio')}, "
                 f"or clip gradients harder with max_grad_norm{_now(s, 'max_grad_norm')}")
         return (f"training of variant {self.variant!r} diverged at step {self.step}: {self.culprit}; {last}. "
                 f"Stopped there and not evaluated; {kept}. Try: {try_}.")

@@ -106,7 +106,8 @@ def test_a_diverged_variant_is_listed_with_its_curve_and_never_compared(tmp_path
                           "last_finite_loss": 1.5, "learning_rate": 0.9, "checkpoint": None},
            "train_loss": [{"step": 1, "loss": 2.0, "grad_norm": 3.0}, {"step": 2, "loss": 1.8, "grad_norm": 40.0},
                           {"step": 3, "loss": 1.5, "grad_norm": 900.0}, {"step": 4, "loss": nan, "grad_norm": nan}]}
-    config = {"name": "div", "training": {"variants": [{"name": "good", "max_steps": 6}, {"name": "bad", "max_steps": 6}]}}
+    config = {"name": "div",
+              "training": {"variants": [{"name": "good", "max_steps": 6}, {"name": "bad", "max_steps": 6}]}}
     run = write_run_dir(tmp_path / "r", sql=sql, mmlu=mmlu, config=config, training={"good": good, "bad": bad})
     md, html = build_report(run, n_boot=50)
     m = json.loads((run / "metrics.json").read_text())

@@ -1,4 +1,5 @@
-"""The divergence watch on synthetic trainer logs: it stops at the first NaN/inf loss or gradient norm, and only then."""
+"""The divergence watch on synthetic trainer logs: it stops at the first NaN/inf loss or gradient norm, and only
+then."""
 from __future__ import annotations
 
 import math
