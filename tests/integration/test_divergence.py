@@ -12,6 +12,7 @@ import math
 
 import pytest
 
+from tradeoff_ray.commands.run import diverged_variants
 from tradeoff_ray.config import ExperimentConfig
 from tradeoff_ray.experiment import Experiment
 from tradeoff_ray.rundir import new_run_dir
@@ -48,13 +49,17 @@ def test_the_diverged_variant_stops_at_its_first_non_finite_step(diverged_run):
     assert steps == list(range(1, d["step"] + 1))  # every step logged, none after the divergence
     *before, last = result["train_loss"]
     assert all(math.isfinite(p["loss"]) and math.isfinite(p["grad_norm"]) for p in before)
-    assert not (math.isfinite(last["loss"]) and math.isfinite(last["grad_norm"]))
+    if d["eval_loss"] is None:  # the training loss or gradient norm of the last step went non-finite
+        assert not (math.isfinite(last["loss"]) and math.isfinite(last["grad_norm"]))
+        assert d["last_finite_step"] == d["step"] - 1
+    else:  # or the validation loss of the weights that step produced
+        assert not math.isfinite(d["eval_loss"]) and d["last_finite_step"] == d["step"]
+    assert d["last_finite_loss"] == next(p["loss"] for p in result["train_loss"] if p["step"] == d["last_finite_step"])
     assert result["steps"] == d["step"] < result["max_steps"]
-    assert d["last_finite_step"] == d["step"] - 1 and d["last_finite_loss"] == before[-1]["loss"]
-    # the newest checkpoint is the last one with finite values, and the message names it
+    # the newest checkpoint is the last one saved before that step, and the message names it
     saved = sorted(int(p.name.split("-")[1]) for p in (run_dir / "train" / "bad" / "checkpoints").iterdir())
-    assert saved and max(saved) < d["step"] and max(saved) == 2 * ((d["step"] - 1) // 2)
-    assert d["checkpoint"].endswith(f"step-{max(saved)}") and d["checkpoint"] in result["message"]
+    assert saved == list(range(2, d["step"], 2)) and saved
+    assert d["checkpoint"].endswith(f"step-{saved[-1]}") and d["checkpoint"] in result["message"]
     assert not (run_dir / "train" / "bad" / "adapter").exists()
 
 
@@ -67,6 +72,7 @@ def test_it_is_not_evaluated_and_the_other_variant_is(diverged_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["run"]["diverged"] == ["bad"] and metrics["run"]["variants"] == ["good"]
     assert set(metrics["comparisons"]) == {"good"}
+    assert list(diverged_variants(metrics)) == ["bad"]  # `tradeoff-ray run` prints these and exits 1
 
 
 def test_the_report_lists_it_as_diverged_with_its_curve(diverged_run):

@@ -2,10 +2,12 @@
 
 A fine-tune that diverges (learning rate too high, no warm-up, an fp16/bf16 overflow) keeps running
 with NaN weights; its adapter then scores like a broken model and would enter the trade-off table as
-if it were a result. `DivergenceWatch` (a transformers `TrainerCallback`) reads every logged step —
-the trainer logs each step's loss and gradient norm, see `loop.sft_config` — and at the first
-non-finite value sets `control.should_training_stop` and cancels that step's evaluation and save,
-so the newest checkpoint is the last one trained with finite values. Every rank sees the same
+if it were a result. `DivergenceWatch` (a transformers `TrainerCallback`) reads every log entry —
+the trainer logs each step's loss and gradient norm (see `loop.sft_config`), and the validation loss
+at each evaluation — and at the first non-finite value sets `control.should_training_stop` and
+cancels what is left of that step (its evaluation, its save), so the newest checkpoint is the last
+one whose weights gave finite values. A NaN validation loss counts: half-precision weights can
+overflow in the forward pass one step before the training loss shows it. Every rank sees the same
 gathered loss and gradient norm, so all DDP workers stop at the same step.
 
 The record it leaves (`Divergence`) travels in the worker's return value into train/<variant>/result.json
@@ -60,11 +62,11 @@ class Divergence:
     last_finite_loss: float | None
     learning_rate: float | None = None  # the scheduled rate at `step`
     checkpoint: str | None = None  # the newest checkpoint saved before `step` (filled in by the driver)
+    eval_loss: float | None = None  # validation loss of the weights after `step`, when that was what failed
 
     @property
     def culprit(self) -> str:
-        bad = [name for name, v in (("loss", self.loss), ("grad_norm", self.grad_norm))
-               if v is not None and not is_finite(v)]
+        bad = [name for name in WATCHED if getattr(self, name) is not None and not is_finite(getattr(self, name))]
         return " and ".join(f"{name} {fmt_value(getattr(self, name))}" for name in bad)
 
     def message(self, settings: dict[str, Any] | None = None) -> str:
@@ -73,7 +75,7 @@ class Divergence:
         last = (f"last finite loss {fmt_value(self.last_finite_loss)} at step {self.last_finite_step}"
                 if self.last_finite_step is not None else "no step had a finite loss")
         kept = (f"last checkpoint with finite loss: {self.checkpoint}" if self.checkpoint
-                else "no checkpoint was saved before it (set save_steps to keep one)")
+                else "no checkpoint was saved before it" + ("" if s.get("save_steps") else " (save_steps keeps some)"))
         try_ = (f"lower learning_rate{_now(s, 'learning_rate')}, "
                 f"add warm-up with warmup_ratio{_now(s, 'warmup_ratio')}, "
                 f"or clip gradients harder with max_grad_norm{_now(s, 'max_grad_norm')}")
@@ -88,9 +90,12 @@ class Divergence:
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
 
 
+WATCHED = ("loss", "grad_norm", "eval_loss")
+
+
 def check_log(logs: dict[str, Any]) -> bool:
-    """True when a trainer log entry carries a non-finite training loss or gradient norm."""
-    return any(key in logs and logs[key] is not None and not is_finite(logs[key]) for key in ("loss", "grad_norm"))
+    """True when a trainer log entry carries a non-finite training loss, gradient norm or validation loss."""
+    return any(logs.get(key) is not None and not is_finite(logs[key]) for key in WATCHED)
 
 
 def divergence_watch_class():
@@ -98,7 +103,8 @@ def divergence_watch_class():
     from transformers import TrainerCallback
 
     class DivergenceWatch(TrainerCallback):
-        """Stops training at the first logged step whose loss or grad_norm is NaN/inf; keeps `self.divergence`."""
+        """Stops training at the first logged step whose loss, grad_norm or eval_loss is NaN/inf; keeps
+        `self.divergence`."""
 
         def __init__(self, variant: str):
             self.variant = variant
@@ -112,8 +118,9 @@ def divergence_watch_class():
             if check_log(logs):
                 self.divergence = Divergence(
                     variant=self.variant, step=state.global_step, loss=_float(logs.get("loss")),
-                    grad_norm=_float(logs.get("grad_norm")), last_finite_step=self.last_finite_step,
-                    last_finite_loss=self.last_finite_loss, learning_rate=_float(logs.get("learning_rate")))
+                    grad_norm=_float(logs.get("grad_norm")), eval_loss=_float(logs.get("eval_loss")),
+                    last_finite_step=self.last_finite_step, last_finite_loss=self.last_finite_loss,
+                    learning_rate=_float(logs.get("learning_rate")))
                 control.should_training_stop = True
                 control.should_evaluate = False  # an evaluation of NaN weights says nothing
                 control.should_save = False  # the newest checkpoint stays the last finite one

@@ -45,6 +45,7 @@ def test_normal_training_is_never_stopped():
     (_log(0.0, grad_norm=NAN), "grad_norm nan"),  # a NaN hidden in the loss still shows in the norm
     (_log(INF, grad_norm=INF), "loss inf and grad_norm inf"),
     (_log(1.3, grad_norm=-INF), "grad_norm -inf"),
+    ({"eval_loss": NAN}, "eval_loss nan"),  # half-precision weights that overflow before the training loss does
 ])
 def test_the_first_non_finite_step_stops_training_without_saving_it(bad, culprit):
     watch, controls = _feed([_log(2.0), _log(1.8), _log(1.5), bad, _log(1.0)])
