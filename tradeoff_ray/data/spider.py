@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from tradeoff_ray.config import DataConfig
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.schema import schema_from_tables_json
-from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample
+from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample, database_file
 from tradeoff_ray.errors import UserError
 
 HUB_SPIDER = "xlangai/spider"
@@ -66,7 +66,8 @@ def _examples(rows: Iterable[dict[str, Any]], *, split: str, start: int, width: 
 
 
 def _find_db_paths(db_dir: Path, db_ids: Iterable[str]) -> dict[str, Path]:
-    return {d: db_dir / d / f"{d}.sqlite" for d in sorted(set(db_ids)) if (db_dir / d / f"{d}.sqlite").is_file()}
+    found = {d: database_file(db_dir, d) for d in sorted(set(db_ids))}
+    return {d: path for d, path in found.items() if path is not None and path.is_file()}
 
 
 def _report_missing(data: SpiderData) -> None:
