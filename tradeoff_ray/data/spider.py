@@ -48,6 +48,9 @@ def _read_json_list(path: Path) -> list[dict[str, Any]]:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise UserError(f"{path} is not valid JSON ({err}); re-download it") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); re-download it or save it "
+                        "as UTF-8") from None
     if not isinstance(rows, list):
         raise UserError(f"{path} must hold a JSON list of examples, got {type(rows).__name__}")
     return rows
@@ -65,9 +68,23 @@ def _examples(rows: Iterable[dict[str, Any]], *, split: str, start: int, width: 
     return out
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
 def _find_db_paths(db_dir: Path, db_ids: Iterable[str]) -> dict[str, Path]:
-    found = {d: database_file(db_dir, d) for d in sorted(set(db_ids))}
-    return {d: path for d, path in found.items() if path is not None and path.is_file()}
+    """db_id -> its SQLite file, for the ids whose file exists and is a SQLite database."""
+    found = {}
+    for db_id in sorted(set(db_ids)):
+        path = database_file(db_dir, db_id)
+        if path is None or not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            if fh.read(16) != _SQLITE_MAGIC:
+                notice(f"{path} is not a SQLite database (no SQLite header); its questions count as missing "
+                       "a database. Replace it with the real file.")
+                continue
+        found[db_id] = path
+    return found
 
 
 def _report_missing(data: SpiderData) -> None:
