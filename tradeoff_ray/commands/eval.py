@@ -4,8 +4,10 @@
     tradeoff-ray eval configs/quickstart.yaml --set data.spider_dir=$SPIDER_DIR --set data.mmlu_dir=$MMLU_DIR
     tradeoff-ray eval CONFIG --adapter runs/<run>/train/lora-r16/adapter --out runs/<run>
 
-Writes `evals/<label>/{sql.jsonl, mmlu_<k>shot.jsonl, summary.json}` into the run directory (a new
-one under `output_dir`, or `--out`) and prints EX overall and by hardness, MMLU by category and shot
+Every input (config, both benchmarks, the model, the adapter) is checked before Ray starts or a
+directory is touched. Writes `evals/<label>/{sql.jsonl, mmlu_<k>shot.jsonl, summary.json}` into the
+run directory (a new one under `output_dir`, or `--out`: an existing run made with the same config
+whose `evals/<label>` does not exist yet) and prints EX overall and by hardness, MMLU by category and shot
 count, what could not be scored and why, and which engine ran. The label is 'baseline' without an
 adapter, else the variant name read from the adapter path ('<variant>' or '<variant>@step<N>').
 """
@@ -15,7 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import load_config
+from tradeoff_ray.config import ExperimentConfig, load_config
+from tradeoff_ray.data.types import MmluData, SpiderData
+from tradeoff_ray.errors import UserError
 from tradeoff_ray.records import BASELINE, checkpoint_label
 
 
@@ -42,14 +46,35 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
     cfg = load_config(config, overrides)
     if adapter is not None:
         check_adapter_dir(adapter)  # fail before starting Ray
-    run_dir = new_run_dir(cfg, out=out)
     label = label_for(adapter)
-    print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
+    spider, mmlu = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage
     with ray_session(cfg.ray):
-        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter)
+        run_dir = new_run_dir(cfg, out=out, outputs=(f"evals/{label}",))
+        print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
+        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter, spider=spider, mmlu=mmlu)
     print_summary(summary)
     print(f"[eval] per-example results: {run_dir / 'evals' / label}", flush=True)
     return 0
+
+
+def check_inputs(cfg: ExperimentConfig) -> tuple[SpiderData, MmluData]:
+    """Check the Ray address, load both benchmarks and resolve the model: a bad input fails in seconds."""
+    from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
+    from tradeoff_ray.data.spider import load_spider
+    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.ray_session import check_target
+
+    check_target(cfg.ray)
+    spider = load_spider(cfg.data)
+    mmlu = load_mmlu(cfg.data)
+    select_mmlu(cfg.data, mmlu)
+    try:
+        resolve_model(cfg.model)
+    except OSError as err:
+        raise UserError(f"cannot prepare model {cfg.model.name!r} in the cache {cache_root(cfg.model)} "
+                        f"({err.strerror or err}); set TRADEOFF_RAY_CACHE (or model.cache_dir) to a writable "
+                        "folder") from None
+    return spider, mmlu
 
 
 def _pct(cell: dict[str, Any] | None, low: str = "low", high: str = "high") -> tuple[str, str]:
