@@ -118,6 +118,14 @@ def load_mmlu_hub() -> MmluData:
                     source=f"hub:{HUB_MMLU}")
 
 
+def mmlu_files(data: MmluData) -> list[Path]:
+    """The CSV files a Hendrycks-layout set was read from ([] for the hub and the demo's JSON source)."""
+    root = Path(data.source)
+    if data.source.startswith("hub:") or not root.is_dir():
+        return []
+    return sorted(p for s in SPLITS if (root / s).is_dir() for p in (root / s).glob(f"*_{s}.csv"))
+
+
 # ---------------------------------------------------------------- subsets
 
 

@@ -104,6 +104,17 @@ def _report_missing(data: SpiderData) -> None:
         notice(f"Spider at {data.source}: " + "; ".join(parts) + ".")
 
 
+def spider_files(data: SpiderData) -> list[Path]:
+    """Every file the loaded set was read from: question and schema JSON, and each database file.
+
+    Stage cache keys hash their contents, so a file edited in place never reuses stale results.
+    """
+    root = Path(data.source)
+    names = ["dev.json", "tables.json", *(name for pair in TRAIN_FILES for name in pair)]
+    found = [root / n for n in names if not data.source.startswith("hub:") and (root / n).is_file()]
+    return found + [data.db_paths[d] for d in sorted(data.db_paths)]
+
+
 def missing_databases(data: SpiderData, split: str, *, examples: Sequence[SqlExample] | None = None
                       ) -> dict[str, list[str]]:
     """db_id -> example ids of `split` (or of `examples`) whose database file is missing, db ids sorted."""
