@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from tradeoff_ray.config import RayConfig
 from tradeoff_ray.errors import UserError
@@ -22,15 +23,17 @@ DEFAULT_GCS_PORT = 6379
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
-    """(host, port) of 'host:port' or 'ray://host:port'; None for 'auto' / 'local' (Ray resolves those)."""
-    rest = address.strip().removeprefix("ray://")
-    if rest in ("auto", "local", ""):
+    """(host, port) of 'host:port' or 'scheme://host:port' (ray://, http://); None for 'auto' / 'local'."""
+    address = address.strip()
+    if address in ("auto", "local", ""):
         return None
-    host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", str(DEFAULT_GCS_PORT))
+    parsed = urlsplit(address if "://" in address else f"gcs://{address}")
     try:
-        return host.strip("[]"), int(port)
+        port = parsed.port
     except ValueError:
         return None
+    default = {"ray": 10001, "http": 80, "https": 443}.get(parsed.scheme, DEFAULT_GCS_PORT)
+    return (parsed.hostname, port or default) if parsed.hostname else None
 
 
 def check_reachable(address: str, source: str) -> None:
