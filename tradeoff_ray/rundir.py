@@ -8,11 +8,35 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from tradeoff_ray.config import ConfigError, ExperimentConfig, config_from_dict
 from tradeoff_ray.errors import UserError
+
+if TYPE_CHECKING:
+    from tradeoff_ray.data.types import MmluData, SpiderData
+
+
+def check_inputs(cfg: ExperimentConfig) -> tuple["SpiderData", "MmluData"]:
+    """Check the Ray address, load both benchmarks and resolve the model: a bad input fails in seconds."""
+    from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
+    from tradeoff_ray.data.spider import load_spider
+    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.ray_session import check_target
+
+    check_target(cfg.ray)
+    spider = load_spider(cfg.data)
+    mmlu = load_mmlu(cfg.data)
+    select_mmlu(cfg.data, mmlu)
+    try:
+        resolve_model(cfg.model)
+    except OSError as err:
+        raise UserError(f"cannot prepare model {cfg.model.name!r} in the cache {cache_root(cfg.model)} "
+                        f"({err.strerror or err}); set TRADEOFF_RAY_CACHE (or model.cache_dir) to a writable "
+                        "folder") from None
+    return spider, mmlu
 
 
 def new_run_dir(cfg: ExperimentConfig, *, out: Path | None = None, outputs: tuple[str, ...] = ()) -> Path:

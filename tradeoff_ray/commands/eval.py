@@ -17,9 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig, load_config
-from tradeoff_ray.data.types import MmluData, SpiderData
-from tradeoff_ray.errors import UserError
+from tradeoff_ray.config import load_config
 from tradeoff_ray.records import BASELINE, checkpoint_label
 
 
@@ -41,7 +39,7 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
     from tradeoff_ray.infer.adapters import check_adapter_dir
     from tradeoff_ray.infer.pipeline import evaluate
     from tradeoff_ray.ray_session import describe_target, ray_session
-    from tradeoff_ray.rundir import new_run_dir
+    from tradeoff_ray.rundir import check_inputs, new_run_dir
 
     cfg = load_config(config, overrides)
     if adapter is not None:
@@ -55,26 +53,6 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
     print_summary(summary)
     print(f"[eval] per-example results: {run_dir / 'evals' / label}", flush=True)
     return 0
-
-
-def check_inputs(cfg: ExperimentConfig) -> tuple[SpiderData, MmluData]:
-    """Check the Ray address, load both benchmarks and resolve the model: a bad input fails in seconds."""
-    from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
-    from tradeoff_ray.data.spider import load_spider
-    from tradeoff_ray.models import cache_root, resolve_model
-    from tradeoff_ray.ray_session import check_target
-
-    check_target(cfg.ray)
-    spider = load_spider(cfg.data)
-    mmlu = load_mmlu(cfg.data)
-    select_mmlu(cfg.data, mmlu)
-    try:
-        resolve_model(cfg.model)
-    except OSError as err:
-        raise UserError(f"cannot prepare model {cfg.model.name!r} in the cache {cache_root(cfg.model)} "
-                        f"({err.strerror or err}); set TRADEOFF_RAY_CACHE (or model.cache_dir) to a writable "
-                        "folder") from None
-    return spider, mmlu
 
 
 def _pct(cell: dict[str, Any] | None, low: str = "low", high: str = "high") -> tuple[str, str]:
