@@ -110,10 +110,11 @@ def score_sql(
     keep_distinct: bool = typer.Option(False, help="Keep DISTINCT when comparing (official evaluator drops it)."),
     timeout: float = typer.Option(10.0, help="Per-query timeout in seconds."),
     workers: int = typer.Option(0, help="Parallel worker processes (0 = one per core)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
 ) -> None:
     """Re-score an existing predictions file with Spider execution accuracy."""
     _call("score_sql", spider_dir=spider_dir, predictions=predictions, out=out, keep_distinct=keep_distinct,
-          timeout=timeout, workers=workers)
+          timeout=timeout, workers=workers, force=force)
 
 
 def main() -> None:  # pragma: no cover - console entry alias

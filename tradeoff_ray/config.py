@@ -31,7 +31,8 @@ class ConfigError(UserError, ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `.inf` / `.nan` in YAML would pass every `gt=0` bound (alpha, timeouts, CPUs).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -305,28 +306,49 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
-    """Turn ['eval.batch_size=16', 'data.dev_limit=null'] into a nested dict (values parsed as YAML)."""
-    nested: dict[str, Any] = {}
+def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
+    """Turn ['eval.batch_size=16', 'training.variants.0.r=8'] into (key path, YAML-parsed value) pairs."""
+    parsed = []
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like section.key=value (e.g. eval.batch_size=16)")
         key, raw = item.split("=", 1)
-        node = nested
         parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(raw)
-    return nested
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: empty part in key {key!r}; write section.key=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem}); quote it, "
+                              f"e.g. --set '{key}=\"...\"'") from None
+        parsed.append((parts, value))
+    return parsed
 
 
-def _deep_merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """A copy of `raw` with each override set; a number in the key indexes a list (variants.0.r)."""
+    out = copy.deepcopy(raw)
+    for parts, value in parse_overrides(overrides):
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[:depth]) or "the config"
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {'.'.join(parts)}: {where} is a list of {len(node)} item(s); "
+                                      f"use an index 0..{len(node) - 1} (got {part!r})")
+                key: Any = int(part)
+            elif isinstance(node, dict):
+                key = part
+            else:
+                raise ConfigError(f"override {'.'.join(parts)}: {where} is a single value, not a section")
+            if last:
+                node[key] = value
+            else:
+                if isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
+                    node[key] = {}
+                node = node[key]
     return out
 
 
@@ -343,11 +365,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if not path.exists():
         known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))) if CONFIG_DIR.exists() else "none"
         raise ConfigError(f"config file {path} does not exist; shipped configs: {known}")
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a directory; pass a YAML file, e.g. {DEFAULT_CONFIG}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config {path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") \
+            from None
+    except OSError as err:
+        raise ConfigError(f"config {path} cannot be read ({err.strerror or err})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    if raw is None:
+        raise ConfigError(f"config {path} is empty; start from {DEFAULT_CONFIG} (every setting has a default there "
+                          "or in the config reference)")
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}")
-    raw = _deep_merge(raw, parse_overrides(overrides))
-    return config_from_dict(raw, source=str(path))
+    source = f"{path} with --set {' '.join(overrides)}" if overrides else str(path)
+    return config_from_dict(apply_overrides(raw, overrides), source=source)

@@ -8,8 +8,9 @@ the report lists it as diverged and the other variants go on. Its train stage is
 (the same settings diverge the same way), and every rerun reports the divergence again.
 
 Each stage's key hashes exactly the inputs that change its outputs (model weights, adapter
-weights, the settings of its config section, the data manifests), so a rerun, a resumed run, or a
-new run that changes only one variant recomputes only what changed (see `stages.py`).
+weights, the settings of its config section, the data manifests and the contents of every data
+file), so a rerun, a resumed run, or a new run that changes only one variant recomputes only what
+changed (see `stages.py`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
-from tradeoff_ray.stages import Stage, StageCache, file_hash, link_tree, stable_hash
+from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
 
 # Settings that change only how fast evaluation runs, not what it produces.
@@ -65,6 +66,16 @@ def eval_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     return {"eval": ev, "prompt": cfg.prompt.model_dump(mode="json")}
 
 
+def data_cache_key(cfg: ExperimentConfig, spider: Any, mmlu: Any, dev: list, mmlu_questions: list) -> str:
+    """Cache key of the data every stage reads: the questions chosen, the data settings, and the
+    contents of every file they came from (an in-place edit of dev.json, a database or a CSV changes it)."""
+    from tradeoff_ray.data.mmlu import mmlu_files
+    from tradeoff_ray.data.spider import spider_files
+
+    return stable_hash(spider.source, [e.example_id for e in dev], [q.example_id for q in mmlu_questions],
+                       cfg.data.model_dump(mode="json"), files_digest(spider_files(spider) + mmlu_files(mmlu)))
+
+
 def adapter_digest(adapter_dir: Path) -> str:
     return stable_hash(*(file_hash(p) for p in sorted(Path(adapter_dir).glob("adapter_*"))))
 
@@ -102,8 +113,7 @@ class Experiment:
             "missing_dbs": missing_databases(spider, "dev", examples=dev),
             "example_ids": [e.example_id for e in dev]})
         write_manifest(manifests / "mmlu_subset.json", mmlu_questions)
-        data_key = stable_hash(spider.source, [e.example_id for e in dev],
-                               [q.example_id for q in mmlu_questions], cfg.data.model_dump(mode="json"))
+        data_key = data_cache_key(cfg, spider, mmlu, dev, mmlu_questions)
         model = resolve_model(cfg.model)
         self.model_key = model.key
         self.data_key = data_key

@@ -36,6 +36,15 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def files_digest(paths: list[Path]) -> str:
+    """Short sha256 over the contents of `paths` (in order): what a stage read, not where it lives.
+
+    Contents, not sizes and times: a file edited in place keeps both. Hashing Spider's questions,
+    schemas and databases plus MMLU's CSVs (~45 MB) is done once per run and takes well under a second.
+    """
+    return stable_hash([file_hash(Path(p)) for p in paths])
+
+
 @dataclass(frozen=True)
 class Stage:
     """One cacheable unit of work: `kind` names it for people, `key` identifies its inputs."""

@@ -78,3 +78,36 @@ def test_section_hash_tracks_only_named_sections() -> None:
     b = load_config(None, ["eval.batch_size=3"])
     assert a.section_hash("training") == b.section_hash("training")
     assert a.section_hash("eval") != b.section_hash("eval")
+
+
+@pytest.mark.parametrize("override", ["training.variants.0.alpha=.inf", "training.cpus_per_worker=.inf",
+                                      "eval.sql_timeout_s=.nan", "training.variants.0.learning_rate=-.inf"])
+def test_non_finite_numbers_are_refused(override: str) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        load_config(None, [override])
+
+
+def test_set_reaches_list_items_by_index() -> None:
+    cfg = load_config(None, ["training.variants.0.r=8", "training.variants.0.alpha=16"])
+    assert (cfg.training.variants[0].r, cfg.training.variants[0].alpha) == (8, 16)
+    assert cfg.training.variants[0].name == "lora-r16"  # the rest of the item is kept
+    with pytest.raises(ConfigError, match=r"list of 1 item\(s\); use an index 0..0"):
+        load_config(None, ["training.variants.1.r=8"])
+
+
+def test_broken_yaml_in_set_names_the_override() -> None:
+    with pytest.raises(ConfigError, match=r"eval.mmlu_shots=\[0, 5.*not valid YAML"):
+        load_config(None, ["eval.mmlu_shots=[0, 5"])
+
+
+def test_unreadable_configs_get_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(latin)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(empty)

@@ -4,8 +4,10 @@
     tradeoff-ray eval configs/quickstart.yaml --set data.spider_dir=$SPIDER_DIR --set data.mmlu_dir=$MMLU_DIR
     tradeoff-ray eval CONFIG --adapter runs/<run>/train/lora-r16/adapter --out runs/<run>
 
-Writes `evals/<label>/{sql.jsonl, mmlu_<k>shot.jsonl, summary.json}` into the run directory (a new
-one under `output_dir`, or `--out`) and prints EX overall and by hardness, MMLU by category and shot
+Every input (config, both benchmarks, the model, the adapter) is checked before Ray starts or a
+directory is touched. Writes `evals/<label>/{sql.jsonl, mmlu_<k>shot.jsonl, summary.json}` into the
+run directory (a new one under `output_dir`, or `--out`: an existing run made with the same config
+whose `evals/<label>` does not exist yet) and prints EX overall and by hardness, MMLU by category and shot
 count, what could not be scored and why, and which engine ran. The label is 'baseline' without an
 adapter, else the variant name read from the adapter path ('<variant>' or '<variant>@step<N>').
 """
@@ -37,16 +39,17 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
     from tradeoff_ray.infer.adapters import check_adapter_dir
     from tradeoff_ray.infer.pipeline import evaluate
     from tradeoff_ray.ray_session import describe_target, ray_session
-    from tradeoff_ray.rundir import new_run_dir
+    from tradeoff_ray.rundir import check_inputs, new_run_dir
 
     cfg = load_config(config, overrides)
     if adapter is not None:
         check_adapter_dir(adapter)  # fail before starting Ray
-    run_dir = new_run_dir(cfg, out=out)
     label = label_for(adapter)
-    print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
+    spider, mmlu = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage
     with ray_session(cfg.ray):
-        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter)
+        run_dir = new_run_dir(cfg, out=out, outputs=(f"evals/{label}",))
+        print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
+        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter, spider=spider, mmlu=mmlu)
     print_summary(summary)
     print(f"[eval] per-example results: {run_dir / 'evals' / label}", flush=True)
     return 0

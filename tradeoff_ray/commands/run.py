@@ -26,18 +26,19 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     """Run the experiment and return its run directory."""
     from tradeoff_ray.experiment import Experiment
     from tradeoff_ray.ray_session import describe_target, ray_session
-    from tradeoff_ray.rundir import new_run_dir, save_config
+    from tradeoff_ray.rundir import check_inputs, new_run_dir, save_config
     from tradeoff_ray.train.checks import check_can_train
 
     cfg, run_dir = resolve(config, resume, overrides or [])
     check_can_train(cfg, [] if cfg.tune.enabled else cfg.training.variants)  # fail before any work
-    if run_dir is None:
-        run_dir = new_run_dir(cfg)
-    else:
-        save_config(cfg, run_dir)
+    check_inputs(cfg)  # Ray address, data and model: fail in seconds, before Ray or a run dir
     print(f"[run] {cfg.name}: model {cfg.model.name}, {len(cfg.training.variants)} variant(s)"
           f"{', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
     with ray_session(cfg.ray):
+        if run_dir is None:
+            run_dir = new_run_dir(cfg)
+        else:
+            save_config(cfg, run_dir)
         Experiment(cfg, run_dir).run()
     _print_headline(run_dir)
     return run_dir

@@ -10,10 +10,16 @@ published and this project's own evals/<label>/sql.jsonl. A prediction that is n
 Output JSONL: every input record plus ex (0/1, null = not scorable), error, error_detail,
 hardness, scored_sql (what was executed), extracted, exec_s. The summary prints EX overall and
 per hardness with counts and 95% CIs, the error classes, and why records were not scorable.
+
+The destination is checked before any scoring, and an existing file is replaced only with
+`--force`. Ctrl-C stops the run: nothing is written to the destination, and the records finished
+so far go to `<out>.partial.jsonl` (marked `"partial": true`); rerun the command to score them all.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -67,20 +73,38 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def check_destination(out: Path, *, force: bool) -> None:
+    """UserError unless `out` can be written: a file path (not a folder) in a writable folder,
+    not an existing file unless `force`. Creates the missing parent folders."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file path such as {out / 'scored.jsonl'}")
+    if out.exists() and not force:
+        raise UserError(f"--out {out} already exists; pass --force to replace it, or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f".{out.name}.{os.getpid()}.probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"--out {out} cannot be written ({err.strerror or err}); choose a path in a writable "
+                        "folder") from None
+
+
 def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_distinct: bool = False,
-         timeout: float = 10.0, workers: int = 0, max_rows: int = 100_000) -> int:
+         timeout: float = 10.0, workers: int = 0, max_rows: int = 100_000, force: bool = False) -> int:
     spider_dir, predictions = Path(spider_dir), Path(predictions)
     if not (spider_dir / "database").is_dir():
         raise UserError(f"no database/ folder under --spider-dir {spider_dir}; pass the Spider root that holds "
                         "database/<db_id>/<db_id>.sqlite")
-    if timeout <= 0:
-        raise UserError(f"--timeout must be > 0 seconds (got {timeout})")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UserError(f"--timeout must be a finite number of seconds > 0 (got {timeout})")
     if workers < 0:
         raise UserError(f"--workers must be >= 0 (0 = one per core), got {workers}")
     records = load_records(predictions)
     out = Path(out) if out else predictions.with_name(predictions.stem + ".scored.jsonl")
     if out.resolve() == predictions.resolve():
         raise UserError(f"--out {out} is the predictions file itself; choose another path")
+    check_destination(out, force=force)
 
     results: dict[int, dict] = {}
     tasks: list[SqlTask] = []
@@ -97,8 +121,11 @@ def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_d
                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                   transient=True) as progress:
         bar = progress.add_task("score", total=len(tasks))
-        results.update(score_tasks(tasks, workers=n_workers, timeout_s=timeout, max_rows=max_rows,
-                                   keep_distinct=keep_distinct, on_progress=lambda n: progress.advance(bar, n)))
+        try:
+            score_tasks(tasks, workers=n_workers, timeout_s=timeout, max_rows=max_rows, keep_distinct=keep_distinct,
+                        on_progress=lambda n: progress.advance(bar, n), into=results)
+        except KeyboardInterrupt:
+            return _interrupted(records, results, out, console)
     elapsed = time.monotonic() - start
     merged = [{**record, **results[i]} for i, record in enumerate(records)]
     write_jsonl(out, merged)
@@ -106,6 +133,16 @@ def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_d
     Console().print(f"{len(records)} records, {len(tasks)} sent to scoring, in {elapsed:.1f} s with {n_workers} "
                     f"worker(s); wrote {out}")
     return 0
+
+
+def _interrupted(records: list[dict], results: dict[int, dict], out: Path, console: Console) -> int:
+    """Keep the finished records in <out>.partial.jsonl; the destination itself stays untouched."""
+    finished = [{**records[i], **results[i], "partial": True} for i in sorted(results)]
+    partial = out.with_name(out.name.removesuffix(".jsonl") + ".partial.jsonl")
+    write_jsonl(partial, finished)
+    console.print(f"[yellow]interrupted: {len(finished)} of {len(records)} records finished (kept in {partial}, "
+                  f"marked partial); nothing written to {out}. Rerun the command to score every record.[/yellow]")
+    return 130
 
 
 def summarize(scored: list[dict]) -> dict[str, Any]:

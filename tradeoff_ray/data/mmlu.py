@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from tradeoff_ray.config import DataConfig
 from tradeoff_ray.data.mmlu_categories import SUBJECT_CATEGORY
+from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.types import CATEGORIES, LETTERS, McQuestion, MmluData
 from tradeoff_ray.errors import UserError
 
@@ -54,12 +55,20 @@ def _check_subjects(subjects: Iterable[str], where: str) -> None:
 
 def _read_csv(path: Path, subject: str, split: str) -> list[McQuestion]:
     out = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for i, row in enumerate(csv.reader(fh)):
-            if len(row) != 6 or row[5].strip() not in LETTERS:
-                raise UserError(f"{path} row {i + 1}: expected 6 fields (question, A, B, C, D, answer letter A-D), "
-                                f"got {len(row)} fields; is this the Hendrycks CSV layout?")
-            out.append(_question(subject, split, i, row[0], row[1:5], row[5].strip()))
+    i = 0
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.reader(fh)):
+                if len(row) != 6 or row[5].strip() not in LETTERS:
+                    raise UserError(f"{path} row {i + 1}: expected 6 fields (question, A, B, C, D, answer letter "
+                                    f"A-D), got {len(row)} fields; is this the Hendrycks CSV layout?")
+                out.append(_question(subject, split, i, row[0], row[1:5], row[5].strip()))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); re-download it or save it "
+                        "as UTF-8") from None
+    except csv.Error as err:  # e.g. a field over csv's 131,072-character limit: not an MMLU question
+        raise UserError(f"{path} row {i + 2 if out else 1}: unreadable CSV ({err}); MMLU questions are short, so "
+                        "the file is damaged or not in the Hendrycks layout; re-download it") from None
     return out
 
 
@@ -75,6 +84,9 @@ def load_mmlu_dir(root: str | Path) -> MmluData:
     _check_subjects(subjects, str(root))
     splits = {s: {p.name.removesuffix(f"_{s}.csv"): _read_csv(p, p.name.removesuffix(f"_{s}.csv"), s)
                   for p in paths} for s, paths in files.items()}
+    if not any(qs for per_subject in splits.values() for qs in per_subject.values()):
+        raise UserError(f"the MMLU folders in {root} hold no questions ({sum(map(len, files.values()))} CSV files, "
+                        "all empty or none); data.mmlu_dir must point at the Hendrycks CSVs with their rows")
     return MmluData(splits=splits, subject_category={s: SUBJECT_CATEGORY[s] for s in sorted(subjects)},
                     source=str(root.resolve()))
 
@@ -104,6 +116,14 @@ def load_mmlu_hub() -> MmluData:
     subjects = {s for per in splits.values() for s in per}
     return MmluData(splits=splits, subject_category={s: SUBJECT_CATEGORY[s] for s in sorted(subjects)},
                     source=f"hub:{HUB_MMLU}")
+
+
+def mmlu_files(data: MmluData) -> list[Path]:
+    """The CSV files a Hendrycks-layout set was read from ([] for the hub and the demo's JSON source)."""
+    root = Path(data.source)
+    if data.source.startswith("hub:") or not root.is_dir():
+        return []
+    return sorted(p for s in SPLITS if (root / s).is_dir() for p in (root / s).glob(f"*_{s}.csv"))
 
 
 # ---------------------------------------------------------------- subsets
@@ -144,6 +164,9 @@ def balanced_subset(data: MmluData, *, split: str, per_category: int | None, see
         return sorted(data.questions(split), key=_order)
     if per_category < 1:
         raise UserError(f"per_category must be >= 1 or None (the whole split), got {per_category}")
+    if not data.questions(split):
+        raise UserError(f"MMLU split {split!r} of {data.source} has no questions (its files are empty); choose "
+                        f"another data.mmlu_split from {sorted(s for s in data.splits if data.questions(s))}")
     by_subject = data.splits[split]
     chosen: list[McQuestion] = []
     for category in CATEGORIES:
@@ -153,6 +176,10 @@ def balanced_subset(data: MmluData, *, split: str, per_category: int | None, see
             rng = random.Random(f"mmlu:{seed}:{split}:{subject}")
             picks = sorted(rng.sample(range(sizes[subject]), k))
             chosen += [by_subject[subject][i] for i in picks]
+        available = sum(sizes.values())
+        if available < per_category:
+            notice(f"MMLU {split}: {per_category} questions per category asked, but {category} has only "
+                   f"{available} in {data.source}; the subset takes all {available} (categories are unequal)")
     return sorted(chosen, key=_order)
 
 

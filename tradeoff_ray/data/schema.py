@@ -59,6 +59,22 @@ def schema_from_tables_json(entry: dict[str, Any]) -> DatabaseSchema:
     lacking = [k for k in needed if k not in entry]
     if lacking:
         raise UserError(f"tables.json entry for database {db_id!r} lacks {lacking}; is this Spider's tables.json?")
+    try:
+        return _schema_from_entry(entry, db_id)
+    except (IndexError, KeyError, TypeError, ValueError) as err:
+        raise UserError(f"tables.json entry for database {db_id!r} is malformed ({type(err).__name__}: {err}), e.g. "
+                        "a foreign key or primary key naming a column index that does not exist; fix or "
+                        "re-download tables.json, or set prompt.schema_source=sqlite") from None
+
+
+def _index(items: list, i: Any, what: str) -> Any:
+    i = int(i)
+    if not 0 <= i < len(items):
+        raise IndexError(f"{what} index {i} out of range 0..{len(items) - 1}")
+    return items[i]
+
+
+def _schema_from_entry(entry: dict[str, Any], db_id: str) -> DatabaseSchema:
     table_names: list[str] = entry["table_names_original"]
     columns: list[tuple[int, str]] = [(int(t), str(c)) for t, c in entry["column_names_original"]]
     types: list[str] = entry["column_types"]
@@ -67,9 +83,10 @@ def schema_from_tables_json(entry: dict[str, Any]) -> DatabaseSchema:
         pk_cols.update(pk if isinstance(pk, list) else [pk])
     fks: dict[int, list[ForeignKey]] = {i: [] for i in range(len(table_names))}
     for pair in entry["foreign_keys"]:
-        col, ref = int(pair[0]), int(pair[1])
-        (t, name), (rt, rname) = columns[col], columns[ref]
-        fk = ForeignKey(column=name, ref_table=table_names[rt], ref_column=rname)
+        (t, name), (rt, rname) = _index(columns, pair[0], "foreign-key column"), _index(columns, pair[1],
+                                                                                       "foreign-key column")
+        fk = ForeignKey(column=name, ref_table=_index(table_names, rt, "table"), ref_column=rname)
+        _index(table_names, t, "table")
         if fk not in fks[t]:
             fks[t].append(fk)
     tables = []

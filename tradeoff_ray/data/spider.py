@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from tradeoff_ray.config import DataConfig
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.schema import schema_from_tables_json
-from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample
+from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample, database_file
 from tradeoff_ray.errors import UserError
 
 HUB_SPIDER = "xlangai/spider"
@@ -48,6 +48,9 @@ def _read_json_list(path: Path) -> list[dict[str, Any]]:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise UserError(f"{path} is not valid JSON ({err}); re-download it") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); re-download it or save it "
+                        "as UTF-8") from None
     if not isinstance(rows, list):
         raise UserError(f"{path} must hold a JSON list of examples, got {type(rows).__name__}")
     return rows
@@ -65,8 +68,23 @@ def _examples(rows: Iterable[dict[str, Any]], *, split: str, start: int, width: 
     return out
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
 def _find_db_paths(db_dir: Path, db_ids: Iterable[str]) -> dict[str, Path]:
-    return {d: db_dir / d / f"{d}.sqlite" for d in sorted(set(db_ids)) if (db_dir / d / f"{d}.sqlite").is_file()}
+    """db_id -> its SQLite file, for the ids whose file exists and is a SQLite database."""
+    found = {}
+    for db_id in sorted(set(db_ids)):
+        path = database_file(db_dir, db_id)
+        if path is None or not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            if fh.read(16) != _SQLITE_MAGIC:
+                notice(f"{path} is not a SQLite database (no SQLite header); its questions count as missing "
+                       "a database. Replace it with the real file.")
+                continue
+        found[db_id] = path
+    return found
 
 
 def _report_missing(data: SpiderData) -> None:
@@ -84,6 +102,17 @@ def _report_missing(data: SpiderData) -> None:
                          f"file ({', '.join(missing)}); they are {effect}")
     if parts:
         notice(f"Spider at {data.source}: " + "; ".join(parts) + ".")
+
+
+def spider_files(data: SpiderData) -> list[Path]:
+    """Every file the loaded set was read from: question and schema JSON, and each database file.
+
+    Stage cache keys hash their contents, so a file edited in place never reuses stale results.
+    """
+    root = Path(data.source)
+    names = ["dev.json", "tables.json", *(name for pair in TRAIN_FILES for name in pair)]
+    found = [root / n for n in names if not data.source.startswith("hub:") and (root / n).is_file()]
+    return found + [data.db_paths[d] for d in sorted(data.db_paths)]
 
 
 def missing_databases(data: SpiderData, split: str, *, examples: Sequence[SqlExample] | None = None

@@ -4,11 +4,22 @@ Plain frozen dataclasses (no torch, no Ray) so scoring, prompts and tests can us
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_PLAIN_DB_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
 LETTERS = ("A", "B", "C", "D")
 CATEGORIES = ("STEM", "humanities", "social_sciences", "other")
+
+
+def database_file(db_dir: Path, db_id: str) -> Path | None:
+    """`<db_dir>/<db_id>/<db_id>.sqlite`, or None when `db_id` is not a plain name (a path such as
+    '/elsewhere/x' or '../x' would reach a file outside the benchmark's database folder)."""
+    if not isinstance(db_id, str) or not _PLAIN_DB_ID.fullmatch(db_id) or ".." in db_id:
+        return None
+    return Path(db_dir) / db_id / f"{db_id}.sqlite"
 
 
 @dataclass(frozen=True)

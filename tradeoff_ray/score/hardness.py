@@ -74,7 +74,18 @@ def level(c: Components) -> Hardness:
 
 
 def components(sql: str) -> Components:
-    """component1 / component2 / others of the top SELECT of `sql` (see the module docstring)."""
+    """component1 / component2 / others of the top SELECT of `sql` (see the module docstring).
+
+    UnparseableSQL also for a query nested too deeply for sqlglot's recursive parser (about 60
+    parentheses, hundreds of ANDs or nested CASEs): Python's RecursionError becomes that error.
+    """
+    try:
+        return _components(sql)
+    except RecursionError:
+        raise UnparseableSQL("query nested too deeply to parse for hardness") from None
+
+
+def _components(sql: str) -> Components:
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.SqlglotError as err:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tradeoff_ray.data.types import database_file
 from tradeoff_ray.score.sql_exec import OTHER_EXEC_ERROR, STATEMENT_KEYWORDS
 from tradeoff_ray.score.sql_score import MISSING_DB, SqlScorer, hardness_or_none
 from tradeoff_ray.score.sql_text import leading_keyword
@@ -42,8 +43,9 @@ class SqlTask:
     extract: bool
 
 
-def db_file(spider_dir: Path, db_id: str) -> Path:
-    return spider_dir / "database" / db_id / f"{db_id}.sqlite"
+def db_file(spider_dir: Path, db_id: str) -> Path | None:
+    """The database of `db_id` inside `<spider_dir>/database`; None when db_id is not a plain name."""
+    return database_file(spider_dir / "database", db_id)
 
 
 def looks_like_generation(text: str) -> bool:
@@ -74,6 +76,11 @@ def make_task(index: int, record: dict, spider_dir: Path) -> SqlTask | dict:
                 "hardness": hardness_or_none(gold if isinstance(gold, str) else None), "scored_sql": None,
                 "extracted": False, "exec_s": 0.0}
     path = db_file(spider_dir, db_id)
+    if path is None:
+        return {"ex": None, "error": MISSING_DB, "hardness": hardness_or_none(gold), "scored_sql": None,
+                "error_detail": f"db_id {db_id!r} is not a plain database name (a folder under "
+                                f"{spider_dir / 'database'}); paths are not followed",
+                "extracted": False, "exec_s": 0.0}
     if isinstance(pred, str):
         text, extract = pred, looks_like_generation(pred)
     elif isinstance(generation, str):
@@ -128,12 +135,17 @@ def resolve_workers(workers: int) -> int:
 
 
 def score_tasks(tasks: Sequence[SqlTask], *, workers: int = 0, timeout_s: float = 10.0, max_rows: int = 100_000,
-                keep_distinct: bool = False, on_progress: Callable[[int], None] | None = None) -> dict[int, dict]:
-    """Result dict per task index. workers: 0 = one per core, 1 = in this process, N = N processes."""
+                keep_distinct: bool = False, on_progress: Callable[[int], None] | None = None,
+                into: dict[int, dict] | None = None) -> dict[int, dict]:
+    """Result dict per task index. workers: 0 = one per core, 1 = in this process, N = N processes.
+
+    Results are added to `into` (when given) as they finish, so a caller that catches
+    KeyboardInterrupt still holds every record finished before it.
+    """
     options = {"timeout_s": timeout_s, "max_rows": max_rows, "keep_distinct": keep_distinct}
     workers = resolve_workers(workers)
     ordered = sorted(tasks, key=lambda t: (t.db_id, t.gold_sql))  # same db and gold together: cache hits
-    results: dict[int, dict] = {}
+    results: dict[int, dict] = {} if into is None else into
     tick = on_progress or (lambda _n: None)
     if workers == 1 or len(ordered) <= 1:
         scorer = SqlScorer(**options)
@@ -155,20 +167,25 @@ def score_tasks(tasks: Sequence[SqlTask], *, workers: int = 0, timeout_s: float 
         except (BrokenProcessPool, OSError):  # the pool broke while tasks were being queued
             futures = {}
             suspects = [t for t in ordered]
-        for future in as_completed(futures):
-            try:
-                done = future.result()
-            except (BrokenProcessPool, OSError):
-                suspects.extend(futures[future])
-                continue
-            for index, result in done:
-                results[index] = result
-            tick(len(done))
+        try:
+            for future in as_completed(futures):
+                try:
+                    done = future.result()
+                except (BrokenProcessPool, OSError):
+                    suspects.extend(futures[future])
+                    continue
+                for index, result in done:
+                    results[index] = result
+                tick(len(done))
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     suspects = [t for t in suspects if t.index not in results]
     if suspects and not _pool_works(context, options):
         warnings.warn("worker processes cannot start here (e.g. a script read from stdin); scoring in this "
                       "process instead", RuntimeWarning, stacklevel=2)
-        return {**results, **score_tasks(suspects, workers=1, on_progress=on_progress, **options)}
+        score_tasks(suspects, workers=1, on_progress=on_progress, into=results, **options)
+        return results
     if suspects:  # a worker died: rerun its unfinished records one at a time to find the culprit
         _run_isolated(suspects, options, context, results, tick)
     return results

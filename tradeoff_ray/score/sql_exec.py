@@ -3,7 +3,9 @@
 Model output is hostile input: it may try to write, attach other files, loop forever or return
 millions of rows. A query run here can neither change a database file nor hang the process:
 
-- the file is opened read-only (URI `mode=ro`), in autocommit mode with `PRAGMA query_only`;
+- the file is opened read-only and immutable (URI `mode=ro&immutable=1`: no lock, journal, `-wal` or
+  `-shm` file is ever created next to it, so the database folder stays byte-identical), in
+  autocommit mode with `PRAGMA query_only`;
 - an authorizer allows reading only: every write, CREATE/DROP/ALTER, ATTACH/DETACH (which also
   blocks `VACUUM INTO`, SQLite's way to write a copy of a read-only database), transactions,
   state-changing PRAGMAs (`PRAGMA table_info(t)` and a few other schema readers are allowed; their
@@ -11,15 +13,21 @@ millions of rows. A query run here can neither change a database file nor hang t
   extension loading is also switched off on the connection;
 - a progress handler checks a deadline every few thousand VM steps, so a runaway query (recursive
   CTE, cartesian join, huge sort) is interrupted at `timeout_s` — unlike an asyncio/thread timeout,
-  which cannot stop a blocking `execute`;
-- at most `max_rows` rows are fetched (the result says `truncated`), strings/blobs are capped at
+  which cannot stop a blocking `execute`; a watchdog timer also calls `interrupt()` at the deadline
+  (SQLite checks that flag inside long single steps too), and a statement that still overran its
+  deadline is reported as `timeout`, so no result depends on a query that ran past its limit;
+- `printf`/`format` are replaced by a guarded version that refuses a width or precision larger
+  than the value cap: `printf('%.*c', 2000000000, 'x')` would otherwise loop inside one SQLite step,
+  where neither the progress handler nor an interrupt can reach it;- at most `max_rows` rows are fetched (the result says `truncated`), strings/blobs are capped at
   8 MB each and a result at 256 MB of text/blobs in all, so no query exhausts memory before its deadline;
-- text that is not valid UTF-8 is decoded with replacement characters instead of raising.
+- text that is not valid UTF-8 is decoded with replacement characters instead of raising;
+- Ctrl-C during a statement raises KeyboardInterrupt (it is never recorded as the query's timeout).
 
 Only the first complete statement of the text is executed; anything after it is ignored.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -27,7 +35,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from tradeoff_ray.score.sql_text import first_statement, leading_keyword
+from tradeoff_ray.score.sql_text import TextTooLong, first_statement, leading_keyword
 
 # Error classes of one execution (a subset of the scoring taxonomy in records.SqlResult).
 SYNTAX_ERROR = "syntax_error"
@@ -36,6 +44,7 @@ UNKNOWN_COLUMN = "unknown_column"
 TIMEOUT = "timeout"
 OTHER_EXEC_ERROR = "other_exec_error"
 
+WATCHDOG_GRACE_S = 0.05  # the progress handler normally stops a query first; the watchdog backs it up
 PROGRESS_STEPS = 4_000  # VM instructions between deadline checks: ~0.1 ms apart, <2% overhead
 MAX_VALUE_BYTES = 8_000_000  # longest string/blob a query may build (SQLite default is 1e9)
 MAX_RESULT_BYTES = 256_000_000  # text/blob bytes one result may hold: 1000 rows of 7 MB blobs would not fit RAM
@@ -51,6 +60,9 @@ READ_ONLY_PRAGMAS = frozenset({"table_info", "table_xinfo", "index_list", "index
                                "foreign_key_list"})
 _ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
+# A width or precision written in a printf format: '%-08.3f' -> '08', '3'.
+_PRINTF_CALL = re.compile(r"\b(?:printf|format)\s*\(", re.IGNORECASE)
+_FORMAT_NUMBERS = re.compile(r"%[-+ #0,!]*(\d*)(?:\.(\d*))?")
 
 
 class ResultTooLarge(Exception):
@@ -76,6 +88,28 @@ def _fetch(cursor: sqlite3.Cursor, limit: int) -> list[tuple]:
         per_row = size / len(rows)
         batch = int(max(1, min(FETCH_BATCH, 4 * batch, (MAX_RESULT_BYTES - size) / max(per_row, 1.0))))
     return rows
+
+
+class _GuardedPrintf:
+    """SQLite's printf/format, refusing widths and precisions larger than MAX_VALUE_BYTES.
+
+    The real function runs on a private in-memory connection with the same length limit; only its
+    arguments are checked here (a `*` width comes from an argument, a literal one from the format).
+    """
+
+    def __init__(self) -> None:
+        self._con = sqlite3.connect(":memory:", check_same_thread=False)
+        self._con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+    def __call__(self, fmt, *args):
+        if fmt is None:
+            return None
+        numbers = [int(n) for pair in _FORMAT_NUMBERS.findall(str(fmt)) for n in pair if n]
+        numbers += [abs(a) for a in args if isinstance(a, int)]
+        if any(n > MAX_VALUE_BYTES for n in numbers):
+            raise ValueError(f"too large: printf width or precision over {MAX_VALUE_BYTES} characters")
+        placeholders = ", ".join("?" * (len(args) + 1))
+        return self._con.execute(f"SELECT printf({placeholders})", (fmt, *args)).fetchone()[0]
 
 
 class MissingDatabase(FileNotFoundError):
@@ -138,6 +172,9 @@ def guard_connection(con: sqlite3.Connection) -> sqlite3.Connection:
     con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     con.text_factory = _decode_text
     con.set_authorizer(_authorize)
+    printf = _GuardedPrintf()
+    for name in ("printf", "format"):
+        con.create_function(name, -1, printf, deterministic=True)
     return con
 
 
@@ -148,12 +185,13 @@ class ReadOnlyDatabase:
         self.path = Path(path)
         if not self.path.is_file():
             raise MissingDatabase(f"database file not found: {self.path}")
-        uri = self.path.resolve().as_uri() + "?mode=ro"
+        uri = self.path.resolve().as_uri() + "?mode=ro&immutable=1"
         self._con = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         guard_connection(self._con)
         self._lock = threading.Lock()
         self._deadline = 0.0
         self._timed_out = False
+        self._run_id = 0
         self._con.set_progress_handler(self._on_progress, PROGRESS_STEPS)
 
     def _on_progress(self) -> int:
@@ -165,7 +203,10 @@ class ReadOnlyDatabase:
     def execute(self, sql: str, *, timeout_s: float = 10.0, max_rows: int = 100_000) -> ExecResult:
         """Run the first statement of `sql`; at most `max_rows` rows, at most `timeout_s` seconds."""
         start = time.monotonic()
-        statement = first_statement(sql)
+        try:
+            statement = first_statement(sql)
+        except TextTooLong as err:
+            return ExecResult(None, OTHER_EXEC_ERROR, str(err), False, 0.0)
         if not statement:
             return ExecResult(None, SYNTAX_ERROR, "empty statement", False, 0.0)
         keyword = leading_keyword(statement)
@@ -176,6 +217,10 @@ class ReadOnlyDatabase:
             self._deadline = start + timeout_s
             self._timed_out = False
             cursor = self._con.cursor()
+            self._run_id += 1
+            watchdog = threading.Timer(timeout_s + WATCHDOG_GRACE_S, self._interrupt, (self._run_id,))
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 cursor.execute(statement)
                 rows = _fetch(cursor, max_rows + 1) if cursor.description is not None else []
@@ -183,12 +228,26 @@ class ReadOnlyDatabase:
                 return ExecResult(None, OTHER_EXEC_ERROR, str(err), False, time.monotonic() - start)
             except (sqlite3.Error, sqlite3.Warning, MemoryError, OverflowError, ValueError) as err:
                 message = str(err) or type(err).__name__
+                if message == "interrupted" and not self._timed_out:
+                    # Ctrl-C raised inside the progress handler, which sqlite3 turns into this error.
+                    raise KeyboardInterrupt from None
+                if "user-defined function raised exception" in message and _PRINTF_CALL.search(statement):
+                    message = f"too large: printf width or precision over {MAX_VALUE_BYTES} characters"
                 error = TIMEOUT if self._timed_out else classify_error(message)
                 return ExecResult(None, error, message, False, time.monotonic() - start)
             finally:
+                watchdog.cancel()
                 cursor.close()
+        elapsed = time.monotonic() - start
+        if elapsed > timeout_s:
+            return ExecResult(None, TIMEOUT, f"ran {elapsed:.1f} s, over the {timeout_s:g} s limit", False, elapsed)
         truncated = len(rows) > max_rows
-        return ExecResult(rows[:max_rows] if truncated else rows, None, None, truncated, time.monotonic() - start)
+        return ExecResult(rows[:max_rows] if truncated else rows, None, None, truncated, elapsed)
+
+    def _interrupt(self, run_id: int) -> None:
+        if run_id == self._run_id and self._lock.locked():  # the statement it was started for still runs
+            self._timed_out = True
+            self._con.interrupt()
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,9 @@ that cannot happen silently. The rules, in order:
    "SQL:", "Question:", a Markdown heading...), or a sentence end (". The ...").
 4. Trailing ';' and '.' are dropped. No candidate -> None; nothing is ever guessed.
 
+Work is linear in the text: at most MAX_BARE_CANDIDATES bare statements are tried per rule, only
+lower-case candidates up to MAX_PARSED_CHARS are parsed, and a generation longer than sql_text.MAX_TEXT_CHARS raises TextTooLong instead of being searched.
+
 The project's fine-tuned models answer with the bare normalized SQL (prompts.normalize_sql), which
 rule 3 returns unchanged.
 """
@@ -30,6 +33,8 @@ from typing import Iterable
 
 import sqlglot
 
+from tradeoff_ray.score.sql_text import check_length
+
 _END_MARKERS = re.compile(r"<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end_of_text\|>|<\|end\|>|</s>"
                           r"|<end_of_turn>|<\|im_start\|>|<\|start_header_id\|>")
 _LEADING_TURN = re.compile(r"^\s*(?:<\|im_start\|>|<\|start_header_id\|>)\s*assistant\s*(?:<\|end_header_id\|>)?\s*")
@@ -39,7 +44,7 @@ _FENCE_LANGS = {"", "sql", "sqlite", "sqlite3", "postgresql", "postgres", "mysql
                 "ansi", "text", "plaintext", "sh", "bash", "console"}
 _INLINE = re.compile(r"(?<!`)`((?:SELECT|WITH)\b[^`\n]+)`(?!`)", re.IGNORECASE)
 _QUERY_START = re.compile(r"\b(SELECT|WITH)\b", re.IGNORECASE)
-_CTE = re.compile(r"WITH\s+(?:RECURSIVE\s+)?[\w\"`\[\]]+\s*(?:\([^)]*\))?\s+AS\s*(?:(?:NOT\s+)?MATERIALIZED\s*)?\(",
+_CTE = re.compile(r"WITH\s+(?:RECURSIVE\s+)?[\w\"`\[\]]{1,200}\s*(?:\([^)]{0,2000}\))?\s+AS\s*(?:(?:NOT\s+)?MATERIALIZED\s*)?\(",
                   re.IGNORECASE)
 _ANSWER_CUE = re.compile(r"\b(?:final|answer|solution|corrected|fixed|correct (?:query|sql)|your question"
                          r"|the query (?:is|would be)|result(?:ing)? query)\b", re.IGNORECASE)
@@ -55,6 +60,9 @@ _CONTINUATION = re.compile(r"\s*(?:(?:FROM|WHERE|JOIN|INNER|LEFT|RIGHT|CROSS|NAT
                            r"|OFFSET|UNION|INTERSECT|EXCEPT|AND|OR|NOT|AS|IN)\b|[),])", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.\s+[A-Z][a-z]")
 _WS = re.compile(r"\s+")
+_WS_RUN = re.compile(r"\s*")
+MAX_BARE_CANDIDATES = 32  # bare statements tried per rule: bounds the work on prose full of "select"
+MAX_PARSED_CHARS = 5_000  # lower-case candidates longer than this are not parsed (Spider's longest: ~600)
 _LEADING_COMMENTS = re.compile(r"\A(?:\s*(?:--[^\n]*(?:\n|\Z)|/\*.*?\*/))*")
 
 
@@ -62,7 +70,7 @@ def extract_sql(text: str | None, *, avoid: Iterable[str] = ()) -> str | None:
     """The SQL query the generation answers with, or None when it holds none (see module rules)."""
     if not text:
         return None
-    text = clean_generation(text)
+    text = clean_generation(check_length(text, "generation"))
     avoided = {_key(a) for a in avoid}
     fenced = _fenced_candidates(text, avoided)
     if fenced is not None:
@@ -120,27 +128,36 @@ def _fenced_candidates(text: str, avoided: set[str]) -> str | None:
 def _bare_statement(text: str, avoided: set[str], *, anywhere: bool) -> str | None:
     """First acceptable statement opening the text, a line or following a ':' (anywhere=False),
     or an upper-case SELECT elsewhere (anywhere=True)."""
+    tried = 0
     for match in _QUERY_START.finditer(text):
         start, word = match.start(), match.group(1)
-        before = text[:start].rstrip(" \t")
-        at_boundary = not before or before.endswith(("\n", ":", ">"))
+        before = start
+        while before > 0 and text[before - 1] in " \t":
+            before -= 1
+        at_boundary = before == 0 or text[before - 1] in "\n:>"
         if at_boundary == anywhere or (anywhere and word != "SELECT"):
             continue
         if word.lower() == "with" and not _CTE.match(text, start):
             continue
-        statement = _finish(_cut_prose(text[start:]))
+        tried += 1
+        if tried > MAX_BARE_CANDIDATES:
+            return None
+        upper = word == word.upper()  # lower-case ones must parse, so longer ones need no reading
+        statement = _finish(_cut_prose(text[start:] if upper else text[start:start + MAX_PARSED_CHARS + 1]))
         if not statement or _key(statement) in avoided:
             continue
-        if word != word.upper() and not _parses(statement):
+        if not upper and not _parses(statement):
             continue
         return statement
     return None
 
 
 def _parses(sql: str) -> bool:
+    if len(sql) > MAX_PARSED_CHARS:
+        return False
     try:
         return sqlglot.parse_one(sql, read="sqlite") is not None
-    except sqlglot.errors.SqlglotError:
+    except (sqlglot.errors.SqlglotError, RecursionError):  # too deep for sqlglot: not taken as prose's SQL
         return False
 
 
@@ -195,12 +212,13 @@ def _cut_prose(sql: str) -> str:
         if ch == "```":
             return sql[:i]
         if ch == "\n":
-            rest = sql[i + 1:]
-            stripped = rest.lstrip(" \t")
-            if stripped.startswith("\n") or not stripped:  # blank line (or end)
-                following = rest.lstrip()
-                if not following or not _CONTINUATION.match(following):
+            j = i + 1
+            while j < len(sql) and sql[j] in " \t":
+                j += 1
+            if j == len(sql) or sql[j] == "\n":  # blank line (or end)
+                following = _WS_RUN.match(sql, j).end()
+                if following == len(sql) or not _CONTINUATION.match(sql, following):
                     return sql[:i]
-            elif _PROSE_LINE.match(rest):
+            elif _PROSE_LINE.match(sql, i + 1):
                 return sql[:i]
     return sql

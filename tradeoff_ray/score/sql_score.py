@@ -22,9 +22,11 @@ from pathlib import Path
 
 from tradeoff_ray.score.hardness import UnparseableSQL, hardness
 from tradeoff_ray.score.sql_compare import DIFFERENT_ROWS, match_detail
-from tradeoff_ray.score.sql_exec import ConnectionCache, ExecResult, MissingDatabase, ReadOnlyDatabase
+from tradeoff_ray.score.sql_exec import (OTHER_EXEC_ERROR, ConnectionCache, ExecResult, MissingDatabase,
+                                         ReadOnlyDatabase)
 from tradeoff_ray.score.sql_extract import extract_sql
-from tradeoff_ray.score.sql_text import first_statement, fix_spaced_operators, has_order_by, strip_distinct
+from tradeoff_ray.score.sql_text import (TextTooLong, first_statement, fix_spaced_operators, has_order_by,
+                                         strip_distinct)
 
 OK = "ok"
 EXTRACTION_FAILED = "extraction_failed"
@@ -59,8 +61,11 @@ def prepare_query(sql: str, *, keep_distinct: bool = False) -> str:
 
 def run_gold(db: ReadOnlyDatabase, gold_sql: str, *, timeout_s: float = 10.0, max_rows: int = 100_000,
              keep_distinct: bool = False) -> GoldResult:
-    result = db.execute(prepare_query(gold_sql, keep_distinct=keep_distinct), timeout_s=timeout_s,
-                        max_rows=max_rows)
+    try:
+        prepared = prepare_query(gold_sql, keep_distinct=keep_distinct)
+    except TextTooLong as err:
+        return GoldResult(ExecResult(None, OTHER_EXEC_ERROR, str(err), False, 0.0), False)
+    result = db.execute(prepared, timeout_s=timeout_s, max_rows=max_rows)
     return GoldResult(result, has_order_by(gold_sql))
 
 
@@ -75,7 +80,11 @@ def judge(db: ReadOnlyDatabase, gold: GoldResult, pred_sql: str | None, *, timeo
                           0.0)
     if pred_sql is None or not pred_sql.strip():
         return SqlVerdict(0, EXTRACTION_FAILED, None, 0.0)
-    p = db.execute(prepare_query(pred_sql, keep_distinct=keep_distinct), timeout_s=timeout_s, max_rows=max_rows)
+    try:
+        prepared = prepare_query(pred_sql, keep_distinct=keep_distinct)
+    except TextTooLong as err:
+        return SqlVerdict(0, OTHER_EXEC_ERROR, str(err), 0.0)
+    p = db.execute(prepared, timeout_s=timeout_s, max_rows=max_rows)
     if p.error is not None:
         return SqlVerdict(0, p.error, p.message, p.elapsed_s)
     if p.truncated:  # more rows than max_rows >= the gold's row count
@@ -105,7 +114,7 @@ def _score_open(db: ReadOnlyDatabase, gold_sql: str, pred_sql: str | None, **opt
 
 
 def hardness_or_none(sql: str | None) -> str | None:
-    """Hardness of a gold query, None when it is missing or unparseable."""
+    """Hardness of a gold query, None when it is missing, unparseable or nested too deeply."""
     if not sql:
         return None
     try:
@@ -154,8 +163,14 @@ class SqlScorer:
 
         `extract=True` treats the text as a raw generation (extract_sql); False as the SQL itself.
         """
-        pred_sql = extract_sql(generation_or_pred) if extract else generation_or_pred
+        too_long = None
+        try:
+            pred_sql = extract_sql(generation_or_pred) if extract else generation_or_pred
+        except TextTooLong as err:
+            pred_sql, too_long = None, str(err)
         v = self.verdict(db_path, gold_sql, pred_sql)
+        if too_long and v.error == EXTRACTION_FAILED:
+            v = SqlVerdict(v.ex, v.error, too_long, v.pred_exec_s)
         return {"db_id": db_id, "pred_sql": pred_sql, "ex": v.ex, "error": v.error, "error_detail": v.detail,
                 "exec_s": round(v.pred_exec_s, 6), "hardness": hardness_or_none(gold_sql)}
 

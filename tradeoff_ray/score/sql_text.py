@@ -1,14 +1,15 @@
 """Text-level SQL helpers shared by extraction, execution and comparison.
 
 Each works on the query text without executing it: where the first statement ends, which keyword
-opens it, whether it sorts (ORDER BY), and the official evaluator's DISTINCT removal.
+opens it, whether it sorts (ORDER BY), and the official evaluator's DISTINCT removal. Every helper
+runs in time linear in the text; texts longer than MAX_TEXT_CHARS are refused with TextTooLong
+(a Spider query is under 2,000 characters, a long generation a few thousand).
 Token-level work uses sqlglot's tokenizer, so keywords inside string literals, quoted identifiers
 and comments are never touched.
 """
 from __future__ import annotations
 
 import re
-import sqlite3
 from functools import lru_cache
 
 import sqlglot
@@ -18,23 +19,38 @@ _DIALECT = sqlglot.Dialect.get_or_raise("sqlite")
 _SPACED_OPS = re.compile(r"([<>!])\s+=")
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z_]+")
+# One SQL token that may hide a ';' (a literal, quoted identifier or comment, closed or running to
+# the end), or a ';' itself. Doubled quotes ('it''s') read as two adjacent literals: same ends.
+_QUOTED_OR_SEMICOLON = re.compile(r"""'[^']*'?|"[^"]*"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*|/\*.*?(?:\*/|\Z)|;""", re.DOTALL)
+MAX_TEXT_CHARS = 100_000  # longest query or generation scored; longer text is refused, never cut
+
+
+class TextTooLong(ValueError):
+    """A query or generation is longer than MAX_TEXT_CHARS (the message says how long)."""
+
+
+def check_length(text: str, what: str = "text") -> str:
+    """`text` itself, or TextTooLong when it is longer than MAX_TEXT_CHARS."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextTooLong(f"too large: {what} of {len(text):,} characters, over the {MAX_TEXT_CHARS:,} limit")
+    return text
 
 
 def first_statement(sql: str) -> str:
     """The first non-empty complete statement of `sql`, without its ';' (whole text if none ends).
 
-    SQLite's own tokenizer (`sqlite3.complete_statement`) decides where a statement ends, so a ';'
-    inside a string, quoted identifier or comment never cuts it.
+    A ';' inside a string, quoted identifier or comment never ends a statement (SQLite's lexical
+    rules, read in one pass). TextTooLong for text longer than MAX_TEXT_CHARS.
     """
+    check_length(sql, "query")
     start = 0
-    pos = sql.find(";")
-    while pos != -1:
-        if sqlite3.complete_statement(sql[start:pos + 1]):
-            statement = sql[start:pos].strip()
-            if leading_keyword(statement):
-                return statement
-            start = pos + 1
-        pos = sql.find(";", pos + 1)
+    for match in _QUOTED_OR_SEMICOLON.finditer(sql):
+        if match.group() != ";":
+            continue
+        statement = sql[start:match.start()].strip()
+        if leading_keyword(statement):
+            return statement
+        start = match.end()
     return sql[start:].strip()
 
 
@@ -58,6 +74,8 @@ def leading_keyword(sql: str) -> str:
 
 
 def _tokens(sql: str) -> list | None:
+    if len(sql) > MAX_TEXT_CHARS:
+        return None
     try:
         return _DIALECT.tokenize(sql)
     except sqlglot.errors.SqlglotError:

@@ -72,7 +72,8 @@ def test_keep_distinct_flag(tmp_path, spider):
                                  "pred": "SELECT age FROM singer"}))
     assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1).exit_code == 0
     assert next(read_jsonl(tmp_path / "p.scored.jsonl"))["ex"] == 1
-    assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1, "--keep-distinct").exit_code == 0
+    assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1, "--keep-distinct",
+                   "--force").exit_code == 0
     assert next(read_jsonl(tmp_path / "p.scored.jsonl"))["ex"] == 0
 
 

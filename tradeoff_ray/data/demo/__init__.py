@@ -27,6 +27,7 @@ from typing import Callable
 
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.types import LETTERS, MmluData, SpiderData
+from tradeoff_ray.errors import UserError
 
 SPIDER_LAYOUT_VERSION = 1
 MMLU_LAYOUT_VERSION = 1
@@ -55,8 +56,12 @@ def _atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
     """Build into a temp folder next to `final`, then rename it into place (another process may win)."""
     if final.is_dir():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    except OSError as err:
+        raise UserError(f"cannot write the demo data cache at {final.parent} ({err.strerror or err}); set "
+                        "TRADEOFF_RAY_CACHE to a writable folder") from None
     try:
         build(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; a cache others may read should not be
