@@ -111,16 +111,18 @@ def divergence_watch_class():
             self.divergence: Divergence | None = None
             self.last_finite_step: int | None = None
             self.last_finite_loss: float | None = None
+            self.learning_rate: float | None = None  # the last logged rate (an evaluation log has none)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs or self.divergence is not None:
                 return control
+            self.learning_rate = _float(logs.get("learning_rate", self.learning_rate))
             if check_log(logs):
                 self.divergence = Divergence(
                     variant=self.variant, step=state.global_step, loss=_float(logs.get("loss")),
                     grad_norm=_float(logs.get("grad_norm")), eval_loss=_float(logs.get("eval_loss")),
                     last_finite_step=self.last_finite_step, last_finite_loss=self.last_finite_loss,
-                    learning_rate=_float(logs.get("learning_rate")))
+                    learning_rate=self.learning_rate)
                 control.should_training_stop = True
                 control.should_evaluate = False  # an evaluation of NaN weights says nothing
                 control.should_save = False  # the newest checkpoint stays the last finite one

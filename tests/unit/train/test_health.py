@@ -54,7 +54,7 @@ def test_the_first_non_finite_step_stops_training_without_saving_it(bad, culprit
     assert stop.should_training_stop and not stop.should_save and not stop.should_evaluate
     d = watch.divergence
     assert (d.variant, d.step, d.last_finite_step, d.last_finite_loss) == ("lora-x", 4, 3, 1.5)
-    assert d.culprit == culprit
+    assert d.culprit == culprit and d.learning_rate == 1e-3
 
 
 def test_divergence_at_the_first_step_has_no_finite_loss():
