@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradeoff_ray.errors import UserError
 
@@ -124,12 +124,28 @@ class LoraVariant(_Section):
     eval_steps: int | None = Field(None, ge=1, description="Validation loss every N steps (default: save_steps).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (use_reentrant=False).")
     seed: int = Field(0, description="Training seed (init of LoRA weights, data order).")
+    seeds: list[int] | None = Field(
+        None, min_length=2, description="Train this variant once per seed (e.g. [0, 1, 2]) to see the spread that "
+        "training noise alone causes; it becomes variants '<name>-seed<k>', and the report shows their mean with "
+        "the item-sampling CI and the seed-to-seed spread. Costs one training and one evaluation per seed.")
+    seed_group: str | None = Field(
+        None, description="Set by `seeds`: the name of the variant this seed run belongs to (do not set by hand).")
 
     @model_validator(mode="after")
     def _one_length(self) -> "LoraVariant":
         if (self.max_steps is None) == (self.num_epochs is None):
             raise ValueError("set exactly one of max_steps or num_epochs")
         return self
+
+
+def _per_seed(variant: LoraVariant) -> list[LoraVariant]:
+    """A variant with `seeds` as one variant per seed, named '<name>-seed<k>' (idempotent on reload)."""
+    if not variant.seeds:
+        return [variant]
+    if len(set(variant.seeds)) != len(variant.seeds):
+        raise ValueError(f"variant {variant.name!r}: seeds must be distinct, got {variant.seeds}")
+    return [variant.model_copy(update={"name": f"{variant.name}-seed{k}", "seed": k, "seeds": None,
+                                       "seed_group": variant.name}) for k in variant.seeds]
 
 
 class TrainingConfig(_Section):
@@ -141,6 +157,11 @@ class TrainingConfig(_Section):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = training.cpus_per_worker).")
     checkpoints_to_keep: int | None = Field(None, ge=1, description="Keep the N newest checkpoints (None = all).")
     max_failures: int = Field(0, ge=0, description="Ray Train restarts on worker failure.")
+
+    @field_validator("variants", mode="after")
+    @classmethod
+    def _expand_seeds(cls, variants: list[LoraVariant]) -> list[LoraVariant]:
+        return [one for v in variants for one in _per_seed(v)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> "TrainingConfig":
