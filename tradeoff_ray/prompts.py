@@ -7,6 +7,9 @@ messages with the tokenizer's chat template and `add_generation_prompt=True`.
 MMLU: the lm-evaluation-harness format ("The following are multiple choice questions (with
 answers) about {subject}." + k dev exemplars + question, `A. ...` lines, `Answer:`), scored by the
 log-probability of " A".." D" (word-boundary space in the continuation, as the harness does).
+
+GSM8K: an instruction, k train exemplars as earlier chat turns (worked solution ending in '#### N'),
+then the problem; greedy generation read by `score.gsm8k_score`.
 """
 from __future__ import annotations
 
@@ -94,6 +97,37 @@ def mmlu_chat_prompt(tokenizer: Any, q: McQuestion, exemplars: Sequence[McQuesti
     text = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
                                          add_generation_prompt=True)
     return text + "Answer:"
+
+
+GSM8K_INSTRUCTION = ("Solve the math word problem. Reason step by step, then give the final answer on its own "
+                     "last line as '#### <number>'.")
+# Plain-text (no chat template) generation stops at the next question, as lm-evaluation-harness's gsm8k does.
+GSM8K_STOP = ["\n\nQuestion:", "\nQuestion:"]
+
+
+def gsm8k_solution_text(solution: str, target: str) -> str:
+    """An exemplar's answer turn: the worked solution, then the '#### N' line the scorer reads."""
+    return f"{solution.strip()}\n#### {target}"
+
+
+def gsm8k_messages(question: str, exemplars: Sequence[tuple[str, str]]) -> list[Message]:
+    """Chat messages for one problem: the instruction, then k (question, answer turn) exemplar pairs as
+    earlier turns, then the problem. `exemplars` holds (question, gsm8k_solution_text(...)) pairs."""
+    messages: list[Message] = [{"role": "system", "content": GSM8K_INSTRUCTION}]
+    for q, a in exemplars:
+        messages += [{"role": "user", "content": f"Question: {q.strip()}"}, {"role": "assistant", "content": a}]
+    messages.append({"role": "user", "content": f"Question: {question.strip()}"})
+    return messages
+
+
+def gsm8k_prompt(tokenizer: Any, question: str, exemplars: Sequence[tuple[str, str]], *,
+                 use_chat_template: bool = True) -> str:
+    """The prompt text: chat-templated for instruct models, else harness-style 'Question: …\nAnswer:' blocks."""
+    if use_chat_template and getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(gsm8k_messages(question, exemplars), tokenize=False,
+                                             add_generation_prompt=True)
+    shots = "".join(f"Question: {q.strip()}\nAnswer: {a}\n\n" for q, a in exemplars)
+    return f"{GSM8K_INSTRUCTION}\n\n{shots}Question: {question.strip()}\nAnswer:"
 
 
 def prompt_hash(text: str) -> str:

@@ -13,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = sorted(p.parent for p in (ROOT / "results").glob("*/metrics.json"))
+# Checks a committed run is known to fail, and why the README says so. SmolLM2-135M has no MMLU
+# knowledge: it answers one letter to almost every question, which the letter-bias check must flag.
+KNOWN_FAILURES = {"2026-11-22-smollm2-h100": {"mmlu_letter_bias"}}
 
 
 def _rows(path: Path) -> list[dict]:
@@ -35,7 +38,8 @@ def test_metrics_follow_from_the_per_example_predictions(run: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["schema_version"] == 1
     info = metrics["run"]
-    assert info["status"] == "ok" and info["baseline"] in metrics["labels"]
+    expected = "checks_failed" if KNOWN_FAILURES.get(run.name) else "ok"
+    assert info["status"] == expected and info["baseline"] in metrics["labels"]
     labels = [info["baseline"], *info["variants"]]
     per_label: dict[str, dict] = {}
     for label in labels:
@@ -82,10 +86,25 @@ def test_report_shows_the_metrics_and_the_checks_passed(run: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     report = (run / "report.md").read_text()
     checks = metrics["checks"]
-    assert checks["status"] == "passed" and not checks["failed"], checks["failed"]
-    assert {c["name"] for c in checks["items"]} >= {"gold_vs_gold", "mmlu_vs_chance", "adapter_differs"}
+    known = KNOWN_FAILURES.get(run.name, set())
+    failed = {c["name"] for c in checks["items"] if c["status"] == "failed"}
+    assert failed == known, f"failed checks {sorted(failed)}, expected exactly {sorted(known)}"
+    assert checks["status"] == ("failed" if known else "passed")
+    for title in checks["failed"]:  # every failure is announced at the top of the report
+        assert f"- {title}" in report.split("## ")[0]
+    assert {c["name"] for c in checks["items"]} >= {"gold_vs_gold", "mmlu_vs_chance", "adapter_differs",
+                                                    "mmlu_letter_bias"}
     for variant in metrics["run"]["variants"]:
         comp = metrics["comparisons"][variant]["sql"]
         assert f"{comp['delta_pp']:+.1f} [{comp['ci_low_pp']:+.1f}, {comp['ci_high_pp']:+.1f}]" in report
     for png in ("tradeoff.png", "ex_by_hardness.png", "mmlu_by_category.png"):
         assert (run / "plots" / png).stat().st_size > 1000
+
+
+def test_the_smollm2_baseline_is_flagged_as_a_letter_preference() -> None:
+    """197 of its 200 0-shot answers are "A": its 27.5% is the answer key's share of A, not knowledge."""
+    metrics = json.loads((ROOT / "results" / "2026-11-22-smollm2-h100" / "metrics.json").read_text())
+    item = next(c for c in metrics["checks"]["items"]
+                if c["name"] == "mmlu_letter_bias" and c["label"] == "baseline" and c["shots"] == 0)
+    assert item["status"] == "failed" and item["pred_letters"]["A"] == 197
+    assert "mmlu_letter_bias" in (ROOT / "README.md").read_text()

@@ -40,6 +40,49 @@ def mmlu_vs_chance(run: RunData, labels: dict[str, dict]) -> list[dict[str, Any]
     return out
 
 
+LETTER_SHARE_MAX_PCT = 50.0  # one of four letters predicted more often than this = a letter preference
+
+
+def mmlu_letter_bias(run: RunData, labels: dict[str, dict]) -> list[dict[str, Any]]:
+    """Fail when a label's MMLU score cannot measure knowledge: a letter preference, or chance accuracy.
+
+    A model that answers "A" to nearly every question scores about the share of gold "A"s; that number
+    moves with the answer key, not with knowledge, so its change after fine-tuning is no evidence of
+    forgetting. Likewise an accuracy whose 95% CI contains 25% cannot show a loss. The detail gives the
+    predicted and gold letter distributions; the fix is a knowledge-bearing model or cloze scoring.
+    """
+    out = []
+    for label in run.labels:
+        for shots, block in labels[label]["mmlu"].items():
+            name = "mmlu_letter_bias"
+            n = block["n"]
+            if n == 0:
+                out.append(_check(name, label, None, "no MMLU questions scored", shots=int(shots)))
+                continue
+            pred, gold = block["pred_letters"], block["gold_letters"]
+            top = max(("A", "B", "C", "D"), key=lambda k: pred[k])
+            share = 100.0 * pred[top] / n
+            dist = ", ".join(f"{k} {pred[k]}" for k in ("A", "B", "C", "D")) + (
+                f", none {pred['none']}" if pred["none"] else "")
+            gold_dist = ", ".join(f"{k} {gold[k]}" for k in ("A", "B", "C", "D"))
+            lo, hi = block["ci_low_pct"], block["ci_high_pct"]
+            at_chance = lo <= CHANCE_PCT <= hi
+            problems = []
+            if share > LETTER_SHARE_MAX_PCT:
+                problems.append(f"'{top}' is {share:.1f}% of answers (limit {LETTER_SHARE_MAX_PCT:.0f}%): the score "
+                                "follows the answer key's letters, not knowledge")
+            if at_chance:
+                problems.append(f"accuracy {block['accuracy_pct']:.1f}% [{lo:.1f}, {hi:.1f}] is within the chance band "
+                                f"({CHANCE_PCT:.0f}%): a loss of knowledge cannot show")
+            detail = f"predicted {dist} (gold {gold_dist}) on {n} questions"
+            if problems:
+                detail += "; " + "; ".join(problems) + (
+                    " — use a model with measurable MMLU knowledge, or length-normalised option scoring (cloze)")
+            out.append(_check(name, label, not problems, detail, shots=int(shots), pred_letters=pred,
+                              top_letter_pct=share))
+    return out
+
+
 def gold_vs_gold(run: RunData) -> dict[str, Any]:
     """Scoring the gold SQL against itself must give EX = 100% on every scorable example.
 
@@ -138,7 +181,7 @@ def same_examples(run: RunData) -> list[dict[str, Any]]:
 
 def run_checks(run: RunData, labels: dict[str, dict]) -> dict[str, Any]:
     """All checks; status 'failed' when any check failed (not-run checks are listed, not failed)."""
-    items = (mmlu_vs_chance(run, labels) + [gold_vs_gold(run)] + adapter_differs(run)
+    items = (mmlu_vs_chance(run, labels) + mmlu_letter_bias(run, labels) + [gold_vs_gold(run)] + adapter_differs(run)
              + unscorable(run) + same_examples(run))
     failed = [check_title(c) for c in items if c["status"] == "failed"]
     return {"status": "failed" if failed else "passed", "failed": failed,

@@ -14,6 +14,8 @@ ci_high_pct} with a 95% Wilson interval.
      "comparisons": {label: {"baseline": "baseline",
                              "sql": delta + {by_hardness: {h: delta}} | null,
                              "mmlu": {shots: delta + {by_category: {c: delta}}}}},
+     "multiple_comparisons": {method, alpha, family_size, test},
+     "seeds": {group: {seeds, labels, "sql": seed_block | null, "mmlu": {shots: seed_block}}},
      "pareto": {shots, x, y, points: [{label, delta_mmlu_pp, delta_ex_pp, mmlu_ci_pp, ex_ci_pp, on_front}],
                 front, baseline_on_front},
      "checks": {status: "passed" | "failed", failed, not_run, items: [{name, label, status, passed, detail}]},
@@ -31,7 +33,13 @@ ci_high_pct} with a 95% Wilson interval.
 where a "delta" is {baseline_pct, variant_pct, delta_pp (= variant_pct - baseline_pct exactly),
 delta_rel_pct (= 100 * delta_pp / baseline_pct), n_baseline, n_variant, n_paired, paired_delta_pp,
 ci_low_pp, ci_high_pp (95% paired bootstrap on the n_paired shared examples), p_value (exact McNemar),
-baseline_only_right, variant_only_right}. Comparisons cover every variant and checkpoint label.
+baseline_only_right, variant_only_right, discordance_pct (share of paired examples the two disagree on),
+mde_pp (smallest |Δ| detectable with 80% power at that n and discordance), p_holm (p_value Holm-adjusted
+over every delta of the report: "multiple_comparisons" says the family size), significant (p_holm < 0.05)}.
+Comparisons cover every variant and checkpoint label. A "seed_block" (variants trained with `seeds`) is
+{n_seeds, n_paired, accuracy_mean_pct, accuracy_sd_pp, delta_mean_pp, delta_sd_pp, delta_min_pp,
+delta_max_pp, paired_delta_pp, ci_low_pp, ci_high_pp}: the mean over seeds with the seed-to-seed sd and
+the 95% paired-bootstrap CI of the per-example mean outcome over seeds minus the baseline's.
 """
 from __future__ import annotations
 
@@ -42,7 +50,9 @@ from tradeoff_ray.analyze.checks import run_checks
 from tradeoff_ray.analyze.curves import build_curves
 from tradeoff_ray.analyze.failures import error_summary
 from tradeoff_ray.analyze.load import RunData, label_kind, load_run
-from tradeoff_ray.analyze.tradeoff import N_BOOT, compare_mmlu, compare_sql, label_summary, tradeoff_points
+from tradeoff_ray.analyze.seeds import seed_summary
+from tradeoff_ray.analyze.tradeoff import (N_BOOT, adjust_for_multiple_comparisons, compare_mmlu, compare_sql,
+                                           label_summary, tradeoff_points)
 from tradeoff_ray.records import BASELINE, write_json
 
 SCHEMA_VERSION = 1
@@ -181,6 +191,7 @@ def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
                                                         labels[lb]["mmlu"][str(k)], label=lb, shots=str(k),
                                                         n_boot=n_boot)
             comparisons[lb] = comp
+    multiple = adjust_for_multiple_comparisons(comparisons)
     shots = primary_shots(run)
     variants = run.labels_of("variant")
     checks = run_checks(run, labels)
@@ -199,6 +210,8 @@ def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
         },
         "labels": labels,
         "comparisons": comparisons,
+        "multiple_comparisons": multiple,
+        "seeds": seed_summary(run, labels, comparisons, n_boot=n_boot),
         "pareto": tradeoff_points(comparisons, variants, shots=shots, baseline=BASELINE),
         "checks": checks,
         "curves": build_curves(run, labels),

@@ -2,7 +2,9 @@
 
 Sources: Wilson score interval (Wilson 1927; Agresti & Coull 1998 for its coverage); paired
 bootstrap of per-example differences (Efron & Tibshirani 1993, ch. 13 percentile interval);
-exact McNemar test = two-sided binomial test on the discordant pairs (McNemar 1947).
+exact McNemar test = two-sided binomial test on the discordant pairs (McNemar 1947); minimum
+detectable effect of a paired comparison from the sample size of McNemar's test (Connor 1987,
+Biometrics 43:207); Holm's step-down adjustment for many comparisons (Holm 1979).
 Pure Python + numpy, no torch.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 Z95 = 1.959963984540054
+Z80 = 0.8416212335729143  # one-sided normal quantile for 80% power
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,41 @@ def mcnemar_exact(base: Sequence[int], other: Sequence[int]) -> dict[str, float]
         top = logp.max()
         tail = float(math.exp(top) * np.exp(logp - top).sum())
     return {"b": b, "c": c, "p_value": min(1.0, 2 * tail)}
+
+
+def min_detectable_effect(n: int, discordance: float, *, z_alpha: float = Z95, z_power: float = Z80) -> float | None:
+    """Smallest |Δ| (as a proportion) a paired test on `n` examples detects with 80% power at α = 0.05.
+
+    `discordance` is the share of examples on which the two models disagree (b + c) / n. Connor's
+    sample size for McNemar's test, n = (z_α·√p_d + z_β·√(p_d − δ²))² / δ², is solved for δ. A
+    difference can never exceed the discordance, so the discordance used is at least δ itself: with
+    almost no disagreement the answer falls to the one-sided extreme (every discordant pair one way).
+    """
+    if n <= 0:
+        return None
+    p_d = max(0.0, min(1.0, float(discordance)))
+    delta = (z_alpha + z_power) * math.sqrt(max(p_d, 1.0 / n) / n)
+    for _ in range(100):  # fixed point; converges in a few steps
+        p = max(p_d, delta)
+        new = (z_alpha * math.sqrt(p) + z_power * math.sqrt(max(0.0, p - delta * delta))) / math.sqrt(n)
+        new = min(new, 1.0)
+        if abs(new - delta) < 1e-12:
+            break
+        delta = new
+    return delta
+
+
+def holm_adjust(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm step-down adjusted p-values (same order as given; None stays None and is not counted).
+
+    Controls the family-wise error rate over all the comparisons of one report without assuming
+    they are independent: the k-th smallest p is multiplied by (m - k + 1), then made monotone.
+    """
+    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(indexed)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(indexed):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out

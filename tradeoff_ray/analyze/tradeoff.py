@@ -18,7 +18,8 @@ from collections import Counter
 from typing import Any, Iterable
 
 from tradeoff_ray.analyze.load import RunDirError
-from tradeoff_ray.analyze.stats import mcnemar_exact, paired_bootstrap_delta, wilson_interval
+from tradeoff_ray.analyze.stats import (holm_adjust, mcnemar_exact, min_detectable_effect, paired_bootstrap_delta,
+                                        wilson_interval)
 from tradeoff_ray.records import MmluResult, SqlResult
 
 HARDNESS = ("easy", "medium", "hard", "extra")
@@ -62,8 +63,17 @@ def sql_summary(records: list[SqlResult]) -> dict[str, Any]:
     return out
 
 
+LETTERS = ("A", "B", "C", "D")
+
+
+def letter_counts(letters: Iterable[str | None]) -> dict[str, int]:
+    """{'A': n, 'B': n, 'C': n, 'D': n, 'none': n}: how often each answer letter occurs (none = no answer)."""
+    counts = Counter(x if x in LETTERS else "none" for x in letters)
+    return {k: counts.get(k, 0) for k in (*LETTERS, "none")}
+
+
 def mmlu_summary(records: list[MmluResult]) -> dict[str, Any]:
-    """MMLU accuracy: micro overall, macro over categories, per category; questions with no answer."""
+    """MMLU accuracy: micro overall, macro over categories, per category; no-answer and letter counts."""
     out = rate_block(sum(r.correct for r in records), len(records))
     by: dict[str, list[int]] = {}
     for r in records:
@@ -72,6 +82,8 @@ def mmlu_summary(records: list[MmluResult]) -> dict[str, Any]:
     accs = [c["accuracy_pct"] for c in cats.values() if c["accuracy_pct"] is not None]
     out["macro_accuracy_pct"] = sum(accs) / len(accs) if accs else None
     out["no_answer"] = sum(r.pred is None for r in records)
+    out["pred_letters"] = letter_counts(r.pred for r in records)
+    out["gold_letters"] = letter_counts(r.answer for r in records)
     out["n_subjects"] = len({r.subject for r in records})
     out["by_category"] = cats
     return out
@@ -117,13 +129,42 @@ def comparison_block(
         "n_baseline": base["n"], "n_variant": other["n"], "n_paired": len(ids),
         "paired_delta_pp": None, "ci_low_pp": None, "ci_high_pp": None,
         "p_value": None, "baseline_only_right": None, "variant_only_right": None,
+        "discordance_pct": None, "mde_pp": None, "p_holm": None, "significant": None,
     }
     if ids:
         iv = paired_bootstrap_delta(a, o, n_boot=n_boot, seed=seed)
         test = mcnemar_exact(a, o)
         block.update(paired_delta_pp=pct(iv.estimate), ci_low_pp=pct(iv.low), ci_high_pp=pct(iv.high),
                      p_value=test["p_value"], baseline_only_right=test["b"], variant_only_right=test["c"])
+        discordance = (test["b"] + test["c"]) / len(ids)
+        block.update(discordance_pct=pct(discordance), mde_pp=pct(min_detectable_effect(len(ids), discordance)))
     return block
+
+
+def _comparison_blocks(comparisons: dict[str, dict]) -> list[dict[str, Any]]:
+    """Every delta block of a report: per label, Spider overall and by hardness, MMLU per shots and category."""
+    blocks = []
+    for comp in comparisons.values():
+        if comp.get("sql"):
+            blocks += [comp["sql"], *comp["sql"].get("by_hardness", {}).values()]
+        for m in (comp.get("mmlu") or {}).values():
+            blocks += [m, *m.get("by_category", {}).values()]
+    return blocks
+
+
+def adjust_for_multiple_comparisons(comparisons: dict[str, dict], *, alpha: float = 0.05) -> dict[str, Any]:
+    """Holm-adjust the exact McNemar p of every comparison in the report, in place; 'significant' uses it.
+
+    The family is everything one report tests (labels x benchmarks x hardness/categories), so a
+    subgroup that crosses p < 0.05 by chance among dozens of tests is not called significant.
+    """
+    blocks = _comparison_blocks(comparisons)
+    adjusted = holm_adjust([b["p_value"] for b in blocks])
+    for block, p in zip(blocks, adjusted):
+        block["p_holm"] = p
+        block["significant"] = None if p is None else p < alpha
+    return {"method": "holm", "alpha": alpha, "family_size": sum(p is not None for p in adjusted),
+            "test": "exact McNemar (two-sided binomial on discordant pairs)"}
 
 
 def _by_group(records: list, group: str) -> dict[str, list]:

@@ -26,7 +26,7 @@ def _rich(t: Table, title: str) -> RichTable:
 
 def main(run_dir: Path) -> int:
     md_path, html_path, metrics = build_report_with_metrics(run_dir)
-    console = Console(width=max(170, Console().width))  # the headline table is wide; never wrap its cells
+    console = Console(width=max(200, Console().width))  # the headline table is wide; never wrap its cells
     checks = metrics["checks"]
     if checks["status"] == "failed":
         console.print("[bold red]SANITY CHECKS FAILED[/] — the numbers may be wrong:")

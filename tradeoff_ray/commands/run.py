@@ -85,6 +85,8 @@ def _print_headline(run_dir: Path) -> None:
     status = metrics.get("run", {}).get("status", "")
     if status and status != "ok":
         console.print(f"[bold red]run status: {status} — see the checks at the top of the report[/]")
+        for title in metrics.get("checks", {}).get("failed", []):
+            console.print(f"[red]  - {title}[/]")
     console.print(f"run dir: {run_dir}\nreport:  {run_dir / 'report.html'}")
 
 

@@ -106,18 +106,27 @@ def checks_section(m: dict) -> list[Block]:
 def tradeoff_section(m: dict, plots: dict[str, str]) -> list[Block]:
     run = m["run"]
     k = run["primary_shots"]
-    headers = ["model", "Spider EX %", "Δ EX pp [95% CI]", "Δ EX rel %", "p (EX)",
-               f"MMLU {k}-shot %" if k is not None else "MMLU %", "Δ MMLU pp [95% CI]", "Δ MMLU rel %", "p (MMLU)"]
+    headers = ["model", "Spider EX %", "Δ EX pp [95% CI]", "Δ EX rel %", "p (EX)", "p Holm (EX)", "MDE EX pp",
+               f"MMLU {k}-shot %" if k is not None else "MMLU %", "Δ MMLU pp [95% CI]", "Δ MMLU rel %", "p (MMLU)",
+               "p Holm (MMLU)", "MDE MMLU pp"]
     rows = []
     for lb in _models(m):
         lab, comp = m["labels"][lb], m["comparisons"].get(lb, {})
-        sql, mm = comp.get("sql"), (comp.get("mmlu") or {}).get(k)
+        sql, mm = comp.get("sql") or {}, (comp.get("mmlu") or {}).get(k) or {}
         rows.append([f"**{lb}**" if lb == run["baseline"] else lb, acc_cell(lab["sql"]), delta_cell(sql),
-                     signed((sql or {}).get("delta_rel_pct")), p_cell((sql or {}).get("p_value")),
-                     acc_cell(lab["mmlu"].get(k)), delta_cell(mm), signed((mm or {}).get("delta_rel_pct")),
-                     p_cell((mm or {}).get("p_value"))])
-    blocks: list[Block] = [Heading("Trade-off vs baseline"), Table(headers, rows, note=_pairing_note(m),
-                                                                   numeric=[False] + [True] * 8)]
+                     signed(sql.get("delta_rel_pct")), p_cell(sql.get("p_value")), _holm_cell(sql),
+                     num(sql.get("mde_pp")), acc_cell(lab["mmlu"].get(k)), delta_cell(mm),
+                     signed(mm.get("delta_rel_pct")), p_cell(mm.get("p_value")), _holm_cell(mm), num(mm.get("mde_pp"))])
+    for group, g in (m.get("seeds") or {}).items():
+        sql, mm = g.get("sql") or {}, (g.get("mmlu") or {}).get(k) or {}
+        rows.append([f"{group} (mean of {len(g['seeds'])} seeds)", _seed_acc(sql), _seed_delta(sql), NA, NA, NA, NA,
+                     _seed_acc(mm), _seed_delta(mm), NA, NA, NA, NA])
+    note = _pairing_note(m)
+    if m.get("seeds"):
+        note += (" Seed means: accuracy ± its sd over seeds; Δ mean [95% paired bootstrap CI of the per-example "
+                 "mean over seeds] ± the sd of Δ over seeds (training noise), range in the Seeds section.")
+    blocks: list[Block] = [Heading("Trade-off vs baseline"), Table(headers, rows, note=note,
+                                                                   numeric=[False] + [True] * 12)]
     if "tradeoff" in plots:
         front = ", ".join(m["pareto"]["front"])
         blocks += [Para(f"Pareto front on (Δ MMLU {k}-shot, Δ EX), both higher is better: {front}."),
@@ -130,9 +139,59 @@ def tradeoff_section(m: dict, plots: dict[str, str]) -> list[Block]:
     return blocks
 
 
+def _sd(x: float | None) -> str:
+    return "" if x is None else f" ± {x:.1f}"
+
+
+def _seed_acc(b: dict) -> str:
+    return NA if not b else f"{num(b['accuracy_mean_pct'])}{_sd(b['accuracy_sd_pp'])}"
+
+
+def _seed_delta(b: dict) -> str:
+    if not b or b.get("delta_mean_pp") is None:
+        return NA
+    ci = NA if b["ci_low_pp"] is None else f"[{signed(b['ci_low_pp'])}, {signed(b['ci_high_pp'])}]"
+    return f"{signed(b['delta_mean_pp'])} {ci}{_sd(b['delta_sd_pp'])}"
+
+
+def seeds_section(m: dict) -> list[Block]:
+    """Each seed group: Δ per benchmark for every seed, their mean, sd and range."""
+    groups = m.get("seeds") or {}
+    if not groups:
+        return []
+    blocks: list[Block] = [Heading("Seeds"), Para(
+        "The same variant trained with different seeds: the spread of Δ across seeds is training noise, "
+        "to be set beside the item-sampling CI. A difference between variants smaller than both is not shown.")]
+    shots = m["run"]["shots"]
+    heads = ["variant", "seeds", "Spider Δ mean [95% CI] ± sd", "Spider Δ range"]
+    heads += [f"MMLU {k}-shot Δ mean [95% CI] ± sd" for k in shots] + [f"MMLU {k}-shot Δ range" for k in shots]
+    rows = []
+    for group, g in groups.items():
+        mm = [(g["mmlu"] or {}).get(k) or {} for k in shots]
+        rng = [NA if not b else f"{signed(b['delta_min_pp'])} … {signed(b['delta_max_pp'])}" for b in [g["sql"] or {}] + mm]
+        rows.append([group, ", ".join(map(str, g["seeds"])), _seed_delta(g["sql"] or {}), rng[0]]
+                    + [_seed_delta(b) for b in mm] + rng[1:])
+    blocks.append(Table(heads, rows))
+    return blocks
+
+
+def _holm_cell(block: dict | None) -> str:
+    """Holm-adjusted p with '*' when significant at 0.05 after adjustment."""
+    if not block or block.get("p_holm") is None:
+        return NA
+    return p_cell(block["p_holm"]) + (" *" if block.get("significant") else "")
+
+
 def _pairing_note(m: dict) -> str:
+    family = (m.get("multiple_comparisons") or {}).get("family_size")
     notes = ["Accuracies: 95% Wilson CI. Δ = variant − baseline as reported; its CI is a 95% paired bootstrap "
-             "(resampling examples jointly) and p an exact McNemar test, both on the examples scored for both."]
+             "(resampling examples jointly) and p an exact McNemar test (a binomial test on the discordant "
+             "pairs, exact for small cells too), both on the examples scored for both. "
+             f"p Holm: p adjusted over all {family or 0} comparisons of this report (models x benchmarks x "
+             "hardness/categories); * = significant at 0.05 after adjustment — the decision uses it, not the raw p "
+             "nor the bootstrap CI. MDE: the smallest |Δ| this comparison detects with 80% power at α = 0.05, "
+             "given its n and the observed share of discordant examples (Connor 1987); a |Δ| below it is "
+             "not evidence of no effect."]
     for lb, comp in m["comparisons"].items():
         for name, c in [("Spider", comp.get("sql"))] + [(f"MMLU {k}-shot", v) for k, v in comp["mmlu"].items()]:
             if c and c["n_paired"] != max(c["n_baseline"], c["n_variant"]):
@@ -142,11 +201,16 @@ def _pairing_note(m: dict) -> str:
 
 
 def _delta_p(block: dict | None) -> str:
-    """'+33.3 [+10.8, +66.7] p=0.250' (p<0.001 when tiny)."""
+    """'+33.3 [+10.8, +66.7] p=0.250 Holm 1.000 MDE 12.1': raw and Holm-adjusted p, '*' when significant."""
     if not block:
         return NA
     p = p_cell(block.get("p_value"))
-    return f"{delta_cell(block)} p{p if p.startswith('<') else '=' + p}"
+    text = f"{delta_cell(block)} p{p if p.startswith('<') else '=' + p}"
+    if block.get("p_holm") is not None:
+        text += f" Holm {_holm_cell(block)}"
+    if block.get("mde_pp") is not None:
+        text += f" MDE {num(block['mde_pp'])}"
+    return text
 
 
 def hardness_section(m: dict, plots: dict[str, str]) -> list[Block]:
@@ -201,6 +265,16 @@ def mmlu_section(m: dict, plots: dict[str, str]) -> list[Block]:
         if delta_rows:
             blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric,
                                 note="Δ macro is the difference of the macro averages (no CI)."))
+        letters = [lb for lb in models if per[lb].get("pred_letters")]
+        if letters:
+            keys = ("A", "B", "C", "D", "none")
+            gold = per[letters[0]]["gold_letters"]
+            rows = [["gold answers"] + [str(gold[x]) for x in keys]]
+            rows += [[lb] + [f"{per[lb]['pred_letters'][x]} ({100 * per[lb]['pred_letters'][x] / per[lb]['n']:.0f}%)"
+                             for x in keys] for lb in letters]
+            blocks.append(Table(["predicted letter"] + list(keys), rows, numeric=[False] + [True] * 5,
+                                note="A model that picks one letter for most questions scores the answer key's "
+                                     "share of that letter; the mmlu_letter_bias check fails above 50%."))
         no_answer = {lb: per[lb].get("no_answer", 0) for lb in models}
         if any(no_answer.values()):
             blocks.append(Para("Questions with no answer found (scored wrong): "
@@ -329,7 +403,7 @@ def runtime_section(m: dict) -> list[Block]:
 
 def build_blocks(m: dict, plots: dict[str, str]) -> list[Block]:
     """The whole report: header (check status first), then the trade-off and its breakdowns."""
-    return (header(m) + tradeoff_section(m, plots) + checks_section(m) + hardness_section(m, plots)
+    return (header(m) + tradeoff_section(m, plots) + seeds_section(m) + checks_section(m) + hardness_section(m, plots)
             + mmlu_section(m, plots) + errors_section(m, plots) + curves_section(m, plots)
             + training_section(m, plots) + runtime_section(m) + config_section(m)
             + [Para("Generated by `tradeoff-ray report` from the run's saved results; every number is in "
@@ -337,5 +411,8 @@ def build_blocks(m: dict, plots: dict[str, str]) -> list[Block]:
 
 
 def headline_table(m: dict) -> Table:
-    """The trade-off table alone (what `tradeoff-ray report` prints)."""
-    return next(b for b in tradeoff_section(m, {}) if isinstance(b, Table))
+    """The trade-off table alone, without the relative-change columns (what `tradeoff-ray report` prints)."""
+    t = next(b for b in tradeoff_section(m, {}) if isinstance(b, Table))
+    keep = [i for i, h in enumerate(t.headers) if "rel %" not in h]
+    return Table([t.headers[i] for i in keep], [[r[i] for i in keep] for r in t.rows], note=t.note,
+                 numeric=[t.numeric[i] for i in keep] if t.numeric else None)

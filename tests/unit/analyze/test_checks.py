@@ -82,3 +82,48 @@ def test_changed_prompts_fail(tmp_path, field):
     other = [sql_record("v", r.example_id, r.ex, **{field: "different"}) for r in base]
     _, items = _checks(write_run_dir(tmp_path / "r", sql={"baseline": base, "v": other}), "same_examples_and_prompts")
     assert items[0]["status"] == "failed" and "different prompt" in items[0]["detail"]
+
+
+def _letters(label, preds, answers):
+    return [mmlu_record(label, f"q{i}", int(p == a), pred=p, answer=a) for i, (p, a) in enumerate(zip(preds, answers))]
+
+
+ANSWERS = ("ABCD" * 50)[:200]
+
+
+def test_letter_bias_fails_on_a_constant_predictor(tmp_path):
+    mmlu = {"baseline": {0: _letters("baseline", "A" * 200, ANSWERS)}}
+    m, items = _checks(write_run_dir(tmp_path / "r", mmlu=mmlu), "mmlu_letter_bias")
+    assert items[0]["status"] == "failed" and "'A' is 100.0% of answers" in items[0]["detail"]
+    assert "mmlu_letter_bias (baseline, 0-shot)" in m["checks"]["failed"]
+    assert m["labels"]["baseline"]["mmlu"]["0"]["pred_letters"] == {"A": 200, "B": 0, "C": 0, "D": 0, "none": 0}
+
+
+def test_letter_bias_fails_at_chance_even_with_spread_letters(tmp_path):
+    # letters spread evenly over A-D, one question in four right: 25%, no letter preference
+    preds = "".join(a if i % 4 == 0 else "ABCD"[("ABCD".index(a) + 1) % 4] for i, a in enumerate(ANSWERS))
+    mmlu = {"baseline": {0: _letters("baseline", preds, ANSWERS)}}
+    _, items = _checks(write_run_dir(tmp_path / "r", mmlu=mmlu), "mmlu_letter_bias")
+    assert items[0]["status"] == "failed" and "within the chance band" in items[0]["detail"]
+    assert "of answers" not in items[0]["detail"]
+
+
+def test_letter_bias_passes_with_spread_letters_and_real_knowledge(tmp_path):
+    preds = "".join(a if i % 10 < 6 else "ABCD"[("ABCD".index(a) + 1) % 4] for i, a in enumerate(ANSWERS))  # 60%
+    mmlu = {"baseline": {0: _letters("baseline", preds, ANSWERS)}}
+    _, items = _checks(write_run_dir(tmp_path / "r", mmlu=mmlu), "mmlu_letter_bias")
+    assert items[0]["status"] == "passed", items[0]["detail"]
+
+
+def test_comparisons_carry_holm_adjusted_p_and_the_minimum_detectable_effect(tmp_path):
+    m, _ = _checks(make_run_dir(tmp_path / "run"))
+    blocks = []
+    for comp in m["comparisons"].values():
+        blocks += [comp["sql"], *comp["sql"]["by_hardness"].values()]
+        for mm in comp["mmlu"].values():
+            blocks += [mm, *mm["by_category"].values()]
+    assert m["multiple_comparisons"]["family_size"] == sum(b["p_value"] is not None for b in blocks) > 10
+    for b in blocks:
+        if b["p_value"] is not None:
+            assert b["p_holm"] >= b["p_value"] and b["significant"] == (b["p_holm"] < 0.05)
+            assert 0 < b["mde_pp"] <= 100
