@@ -66,6 +66,18 @@ class ServePlan:
         return f"{s.kind} on {device}: {self.model}{how} [{s.model_path}]"
 
 
+def serves_shared(cfg: ExperimentConfig) -> bool:
+    """True when evaluation runs through `infer.shared` (vLLM: long-lived engine actors fed every row at
+    once; with eval.adapters lora/auto one engine per GPU serves all labels, with merged one per label)."""
+    from tradeoff_ray.infer.engine import select_engine
+
+    engine, _ = select_engine(cfg.eval)
+    if cfg.eval.adapters == "lora" and engine != "vllm":
+        raise UserError(f"eval.adapters=lora serves adapters through vLLM multi-LoRA, but the engine here is "
+                        f"{engine}; set eval.adapters=merged (or auto)")
+    return engine == "vllm"
+
+
 def eval_dir(run_dir: Path, label: str) -> Path:
     return Path(run_dir) / "evals" / label
 
@@ -78,20 +90,17 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if adapter_dir is not None:
             raise UserError("label 'gold' scores the gold SQL against itself; it takes no adapter")
         return ServePlan(engine=GOLD, reason="label 'gold': predictions are the gold SQL", spec=None, model="none")
-    from tradeoff_ray.infer.adapters import adapter_hash, adapter_rank, check_adapter_dir
+    from tradeoff_ray.infer.adapters import adapter_hash, check_adapter_dir
     from tradeoff_ray.models import cache_root, resolve_model
 
     engine, reason = select_engine(cfg.eval)
     print(f"[eval] engine: {engine} ({reason})", flush=True)
     base = resolve_model(cfg.model)
-    served, lora_path, lora_rank, digest, merged = base, None, None, None, False
+    served, digest, merged = base, None, False
     if adapter_dir is not None:
         adapter = check_adapter_dir(adapter_dir)
         digest = adapter_hash(adapter)
-        if engine == "vllm" and cfg.eval.vllm.enable_lora:
-            lora_path, lora_rank = str(adapter), adapter_rank(adapter)
-        else:
-            served, merged = _merge(base, adapter, cache_root(cfg.model)), True
+        served, merged = _merge(base, adapter, cache_root(cfg.model)), True
     gpu = engine == "vllm" or gpu_present()[0]
     gpus = cfg.eval.gpus_per_generation_actor if gpu else 0.0
     if engine == "vllm" and gpus <= 0:
@@ -99,7 +108,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
                         "to 1 (or a fraction), or eval.engine=hf")
     spec = EngineSpec(kind=engine, model_path=served.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
                       threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=served.revision,
-                      lora_path=lora_path, lora_rank=lora_rank, vllm=cfg.eval.vllm.model_dump())
+                      vllm=cfg.eval.vllm.model_dump())
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)
@@ -145,6 +154,11 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
     bad = sorted(set(tasks) - set(TASKS))
     if bad:
         raise UserError(f"unknown evaluation tasks {bad}; choose from {list(TASKS)}")
+    if label != GOLD and use_ray and serves_shared(cfg):
+        from tradeoff_ray.infer.shared import evaluate_labels
+
+        return evaluate_labels(cfg, labels={label: adapter_dir}, out_dir=out_dir, spider=spider, mmlu=mmlu,
+                               tasks=tasks)[label]
     if label == GOLD:
         tasks = [t for t in tasks if t == "sql"]
     plan = plan_serving(cfg, label=label, adapter_dir=adapter_dir)
@@ -252,9 +266,8 @@ def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
         return []
     if plan.spec is None:
         raise UserError("MMLU needs a model; label 'gold' evaluates Spider only")
-    spec = EngineSpec(**{**plan.spec.as_dict(), "for_loglikelihood": cfg.eval.mmlu_mode == "loglikelihood"})
     ds = ray.data.from_items(by_prompt(rows)).map_batches(
-        stages.MmluActor, fn_constructor_kwargs={"spec": spec.as_dict(), "mode": cfg.eval.mmlu_mode},
+        stages.MmluActor, fn_constructor_kwargs={"spec": plan.spec.as_dict(), "mode": cfg.eval.mmlu_mode},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_generation_actor, num_gpus=plan.gpus_per_actor,
         batch_size=cfg.eval.batch_size, batch_format="pandas")
