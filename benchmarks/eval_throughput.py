@@ -110,14 +110,13 @@ def random_adapters(model_path: str, dest: Path, *, n: int, r: int = 16, seed: i
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    out = []
-    for i in range(n):
-        path = dest / f"lora-{i + 1}"
-        out.append(path)
-        if (path / "adapter_model.safetensors").exists():
-            continue
+    out = [dest / f"lora-{i + 1}" for i in range(n)]
+    if all((p / "adapter_model.safetensors").exists() for p in out):
+        return out
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16).to(device)
+    for i, path in enumerate(out):
         torch.manual_seed(seed + i)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16)
         peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=[
             "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
         with torch.no_grad():
@@ -125,6 +124,10 @@ def random_adapters(model_path: str, dest: Path, *, n: int, r: int = 16, seed: i
                 if "lora_B" in name:
                     param.normal_(0.0, 2e-3)
         peft.save_pretrained(path)
+        model = peft.unload()
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()
     return out
 
 
@@ -242,12 +245,59 @@ def agreement(a: dict, b: dict) -> dict:
     return out
 
 
+def run_part(part: str, args, cfg, sets, labels, adapters, spider, mmlu, model, results: dict) -> None:
+    """One part of the engine-limit run (raw | pipeline | parity); its numbers go into `results`."""
+    from tradeoff_ray.infer.serving import serve_order
+    from tradeoff_ray.infer.shared import evaluate_labels, stage_rows
+    from tradeoff_ray.records import read_jsonl
+
+    print(f"=== {part}", flush=True)
+    state = args.state_dir
+    if part == "raw":
+        from transformers import AutoTokenizer
+
+        rows, _ = stage_rows(cfg, labels, tokenizer=AutoTokenizer.from_pretrained(model.path), spider=spider,
+                             mmlu=mmlu, tasks=("sql", "mmlu"))
+        rows = serve_order(rows)
+        results["rows"] = {"total": len(rows), "per_label": len(rows) // len(labels),
+                           "sql_per_label": sum(r["task"] == "sql" for r in rows) // len(labels)}
+        results["raw"], per_row = raw_engine(cfg, rows, n_adapters=args.adapters, adapters=adapters,
+                                             check_rows=args.check_rows)
+        (state / "raw_rows.json").write_text(json.dumps(per_row))
+    elif part == "pipeline":
+        results["pipeline"] = pipeline_run(cfg, labels, spider, mmlu, state / "pipeline")
+        raw_path = state / "raw_rows.json"
+        raw_rows = json.loads(raw_path.read_text()) if raw_path.exists() else {}
+        if raw_rows:  # the pipeline's SQL texts and MMLU letters against raw vLLM's, same engine settings
+            same = total = same_mc = total_mc = 0
+            for label in labels:
+                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "sql.jsonl"):
+                    key = f"{label}|sql|{r['example_id']}"
+                    if key in raw_rows:
+                        total += 1
+                        same += raw_rows[key] == r["raw_generation"]
+                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "mmlu_0shot.jsonl"):
+                    lp = raw_rows.get(f"{label}|mmlu|{r['example_id']}")
+                    if lp and None not in lp:
+                        total_mc += 1
+                        same_mc += "ABCD"[max(range(4), key=lambda k: lp[k])] == r["pred"]
+            results["pipeline_vs_raw"] = {"sql_rows": total, "sql_identical_text": same,
+                                          "mmlu_rows": total_mc, "mmlu_same_letter": same_mc}
+    elif part == "parity":
+        merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
+        t = time.perf_counter()
+        evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", spider=spider, mmlu=mmlu)
+        results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
+        results["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
+                                                     per_example(state / "pipeline" / "all", "lora-1"))
+    else:
+        raise SystemExit(f"unknown part {part!r}: raw, pipeline or parity")
+
+
 def engine_limit(args) -> int:
     """The engine-limit row: this pipeline vs raw vLLM on the same prompts, 1 label and 1 + N adapters."""
     from tradeoff_ray.data.mmlu import load_mmlu
     from tradeoff_ray.data.spider import load_spider
-    from tradeoff_ray.infer.shared import stage_rows
-    from tradeoff_ray.infer.serving import serve_order
     from tradeoff_ray.models import resolve_model
     from tradeoff_ray.ray_session import ray_session
 
@@ -266,58 +316,27 @@ def engine_limit(args) -> int:
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results.update({"machine": machine(), "model": model.description or model.path, "date": time.strftime("%F"),
                     "labels": list(labels), "adapters": "random-init peft LoRA r16 on 7 projections, B ~ N(0, 2e-3)"})
-    for part in args.parts.split(","):
-        print(f"=== {part}", flush=True)
-        if part == "raw":
-            from transformers import AutoTokenizer
 
-            rows, _ = stage_rows(cfg, labels, tokenizer=AutoTokenizer.from_pretrained(model.path), spider=spider,
-                                 mmlu=mmlu, tasks=("sql", "mmlu"))
-            rows = serve_order(rows)
-            results["rows"] = {"total": len(rows), "per_label": len(rows) // len(labels),
-                               "sql_per_label": sum(r["task"] == "sql" for r in rows) // len(labels)}
-            results["raw"], per_row = raw_engine(cfg, rows, n_adapters=args.adapters, adapters=adapters,
-                                                 check_rows=args.check_rows)
-            (state / "raw_rows.json").write_text(json.dumps(per_row))
-        elif part == "pipeline":
-            with ray_session(cfg.ray):
-                results["pipeline"] = pipeline_run(cfg, labels, spider, mmlu, state / "pipeline")
-            raw_rows = json.loads((state / "raw_rows.json").read_text()) if (state / "raw_rows.json").exists() else {}
-            if raw_rows:  # the pipeline's SQL texts against raw vLLM's, same engine settings
-                from tradeoff_ray.records import read_jsonl
+    def save() -> None:
+        raw, pipe = results.get("raw"), results.get("pipeline")
+        if raw and pipe:
+            results["ratio"] = {
+                "one_label": round(pipe["one_label_s"] / raw["one_label_s"], 3),
+                "all_labels": round(pipe["all_labels_s"] / raw["all_labels_s"], 3),
+                "all_labels_with_start": round((pipe["all_labels_s"] + pipe["engine_start_s"])
+                                               / (raw["all_labels_s"] + raw["engine_start_s"]), 3)}
+        text = json.dumps(results, indent=1, default=str)
+        results_path.write_text(text)
+        if args.json_out:
+            args.json_out.parent.mkdir(parents=True, exist_ok=True)
+            args.json_out.write_text(text)
 
-                same = total = 0
-                for label in labels:
-                    for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "sql.jsonl"):
-                        key = f"{label}|sql|{r['example_id']}"
-                        if key in raw_rows:
-                            total += 1
-                            same += raw_rows[key] == r["raw_generation"]
-                results["pipeline_vs_raw_sql_text"] = {"rows": total, "identical": same}
-        elif part == "parity":
-            merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
-            with ray_session(cfg.ray):
-                from tradeoff_ray.infer.shared import evaluate_labels
-
-                t = time.perf_counter()
-                evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", spider=spider,
-                                mmlu=mmlu)
-                results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
-            results["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
-                                                         per_example(state / "pipeline" / "all", "lora-1"))
-        results_path.write_text(json.dumps(results, indent=1, default=str))
-    raw, pipe = results.get("raw"), results.get("pipeline")
-    if raw and pipe:
-        results["ratio"] = {
-            "one_label": round(pipe["one_label_s"] / raw["one_label_s"], 3),
-            "all_labels": round(pipe["all_labels_s"] / raw["all_labels_s"], 3),
-            "all_labels_with_start": round((pipe["all_labels_s"] + pipe["engine_start_s"])
-                                           / (raw["all_labels_s"] + raw["engine_start_s"]), 3)}
-    results_path.write_text(json.dumps(results, indent=1, default=str))
-    print(json.dumps(results, indent=1, default=str))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(results, indent=1, default=str))
+    # one Ray session for every part of this process (restarting Ray inside one process is not safe)
+    with ray_session(cfg.ray):
+        for part in args.parts.split(","):
+            run_part(part, args, cfg, sets, labels, adapters, spider, mmlu, model, results)
+            save()
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=str))
     return 0
 
 
