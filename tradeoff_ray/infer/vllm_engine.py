@@ -135,7 +135,8 @@ class VllmEngine:
 
         def add(i: int, ids: list[int], params: Any, lora: Any, kind: str, info: Any) -> None:
             rid = self.llm.enqueue([{"prompt_token_ids": ids}], params, lora_request=lora, use_tqdm=False)[0]
-            pending[rid] = (i, kind, info)
+            # enqueue returns vLLM's internal id ('<id>-<random suffix>'); outputs carry the id it was given
+            pending[rid.split("-", 1)[0]] = (i, kind, info)
 
         def add_full(i: int, req: ChoiceRequest, lora: Any) -> None:
             partial[i] = {}

@@ -62,7 +62,7 @@ class _LLM:
         rid = str(next(self.ids))
         self.queue.append((rid, ids, params, lora_request))
         self.seen.append((ids, params, lora_request))
-        return [rid]
+        return [f"{rid}-9f86d081"]  # vLLM returns its internal id; outputs carry the external one
 
     def has_unfinished_requests(self):
         return bool(self.queue)
