@@ -1,4 +1,7 @@
-"""Evaluate one model (base, merged adapter or unmerged vLLM adapter) on Spider dev and MMLU with Ray Data.
+"""Evaluate one model (base or merged adapter) on Spider dev and MMLU with Ray Data (the HF engine's path).
+
+With vLLM, `evaluate` hands the label to `infer.shared.evaluate_labels` (long-lived engine actors fed
+every row at once; there one engine per GPU serves every label of a stage).
 
     rows (infer/tasks.py) ── from_items ──> GenerationActor pool ──> SqlScorerActor pool ──> sql.jsonl
                                             (engine: vLLM or HF,      (CPU, read-only SQLite,
@@ -177,7 +180,8 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
         rows, missing = sql_rows(cfg, spider, tokenizer, label=label)
         t0 = time.perf_counter()
         if use_ray:
-            done = run_sql_dataset(rows, cfg=cfg, plan=plan, partial=target / "sql.partial.jsonl")
+            done = run_sql_dataset(rows, cfg=cfg, plan=plan, partial=target / "sql.partial.jsonl",
+                                   name=f"eval-{label}-sql")
         else:
             done = run_sql_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
@@ -195,7 +199,8 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
         rows = mmlu_rows(cfg, mmlu, tokenizer)
         t0 = time.perf_counter()
         if use_ray:
-            done = run_mmlu_dataset(rows, cfg=cfg, plan=plan, partial=target / "mmlu.partial.jsonl")
+            done = run_mmlu_dataset(rows, cfg=cfg, plan=plan, partial=target / "mmlu.partial.jsonl",
+                                    name=f"eval-{label}-mmlu")
         else:
             done = run_mmlu_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
@@ -224,11 +229,13 @@ def _print_done(task: str, n: int, seconds: float, ex: dict | None) -> None:
 
 
 def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
-                    preset_column: str | None = None, partial: Path | None = None) -> list[Row]:
+                    preset_column: str | None = None, partial: Path | None = None,
+                    name: str | None = None) -> list[Row]:
     """Generation actors -> scorer actors over `rows`; returns the scored rows (any order).
 
     `preset_column` skips the model: the text in that column is the prediction, scored as SQL
-    (gold mode uses 'gold_sql'). Gold mode implies it. `partial`: see `_collect`.
+    (gold mode uses 'gold_sql'). Gold mode implies it. `partial`: see `_collect`. `name`: the dataset's
+    name on the Ray dashboard (stage and label).
     """
     import ray.data
 
@@ -254,11 +261,13 @@ def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
                                "keep_distinct": cfg.eval.keep_distinct, "extract": preset_column is None},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.scorer_actors),
         num_cpus=cfg.eval.cpus_per_scorer_actor, batch_size=SCORER_BATCH, batch_format="pandas")
+    if name:
+        ds.set_name(name)
     return _collect(ds, total=len(rows), task="sql", partial=partial)
 
 
 def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
-                     partial: Path | None = None) -> list[Row]:
+                     partial: Path | None = None, name: str | None = None) -> list[Row]:
     """MMLU actors (log-likelihood or generative) over `rows`; returns the scored rows (any order)."""
     import ray.data
 
@@ -271,6 +280,8 @@ def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_generation_actor, num_gpus=plan.gpus_per_actor,
         batch_size=cfg.eval.batch_size, batch_format="pandas")
+    if name:
+        ds.set_name(name)
     return _collect(ds, total=len(rows), task="mmlu", partial=partial)
 
 
