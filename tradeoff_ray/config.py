@@ -221,13 +221,18 @@ class TuneConfig(_Section):
 class VllmConfig(_Section):
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     max_model_len: int = Field(4096, ge=256)
-    enable_lora: bool = Field(False, description="Serve unmerged adapters (for sweeps) instead of merged models.")
-    max_lora_rank: int = Field(64, ge=1, description="Must be >= the largest r served.")
+    max_lora_rank: int = Field(64, ge=1, description="Largest LoRA r the engine accepts (eval.adapters=lora); an "
+                               "adapter with a larger r is an error naming this key.")
     enforce_eager: bool = Field(False, description="Skip CUDA graph capture (faster start, slower decode).")
 
 
 class EvalConfig(_Section):
     engine: Literal["auto", "hf", "vllm"] = Field("auto", description="auto = vLLM when it imports and a GPU is present.")
+    adapters: Literal["auto", "lora", "merged"] = Field(
+        "auto", description="How adapters are served. lora = one vLLM engine per GPU serves the base and every "
+        "adapter of a stage (multi-LoRA, one engine start); merged = each adapter merged into a model copy with "
+        "its own engine (one start per label). auto = lora on vLLM, merged on HF (the only choice there).",
+    )
     batch_size: int = Field(32, ge=1, description="Prompts per generation batch (HF engine; sorted by length).")
     max_new_tokens: int = Field(160, ge=8, description="Generation budget for one SQL answer.")
     mmlu_shots: list[int] = Field(default_factory=lambda: [0], description="k-shot settings to score, e.g. [0, 5].")

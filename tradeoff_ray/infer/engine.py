@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from tradeoff_ray.config import EvalConfig
 
@@ -29,6 +29,42 @@ class Generation:
     text: str
     n_new_tokens: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """A greedy completion of `prompt` by the base model (`adapter` None) or a registered adapter."""
+
+    prompt: str
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+    adapter: str | None = None
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """Log-likelihood of each continuation given one context (an MMLU question and ' A'..' D')."""
+
+    context: str
+    continuations: tuple[str, ...]
+    adapter: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Continuation log-probs of one `ChoiceRequest`; `seconds` is the engine time it is charged with."""
+
+    logprobs: list[float]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A request the engine refused or could not run (e.g. longer than the model's context): the row
+    becomes an error row and the other requests go on."""
+
+    error: str
+    seconds: float = 0.0
 
 
 @runtime_checkable
@@ -45,6 +81,20 @@ class Engine(Protocol):
 
     def describe(self) -> str:
         """One line: engine, model, device, dtype (printed in summaries and saved with results)."""
+        ...
+
+
+@runtime_checkable
+class StreamingEngine(Protocol):
+    """An engine that takes every request of a stage at once (all labels and tasks) and schedules them
+    itself, handing back each result as it finishes (vLLM's continuous batching)."""
+
+    def stream(self, requests: Sequence[GenerateRequest | ChoiceRequest]) -> Iterator[
+            tuple[int, Generation | Choice | Failed]]:
+        """(index into `requests`, result) pairs in completion order, one per request."""
+        ...
+
+    def describe(self) -> str:
         ...
 
 
@@ -127,6 +177,33 @@ def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[i
     # the joined text tokenizes differently at the boundary: score the continuation tokenized alone
     cont = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
     return ctx, cont
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """`encode_text` of many texts in batched tokenizer calls (a fast tokenizer runs them in parallel)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    out: list[list[int] | None] = [None] * len(texts)
+    for add in (True, False):
+        idx = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add]
+        if idx:
+            ids = tokenizer([texts[i] for i in idx], add_special_tokens=add)["input_ids"]
+            for i, row in zip(idx, ids):
+                out[i] = list(row)
+    return out  # type: ignore[return-value]
+
+
+def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """`encode_pair` of many (context, continuation) pairs, each distinct text tokenized once."""
+    texts = sorted({c for c, _ in pairs} | {c + x for c, x in pairs})
+    ids = dict(zip(texts, encode_texts(tokenizer, texts)))
+    out = []
+    for context, continuation in pairs:
+        ctx, whole = ids[context], ids[context + continuation]
+        if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
+            out.append((ctx, whole[len(ctx):]))
+        else:
+            out.append((ctx, list(tokenizer(continuation, add_special_tokens=False)["input_ids"])))
+    return out
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:

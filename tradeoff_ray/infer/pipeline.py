@@ -1,4 +1,7 @@
-"""Evaluate one model (base, merged adapter or unmerged vLLM adapter) on Spider dev and MMLU with Ray Data.
+"""Evaluate one model (base or merged adapter) on Spider dev and MMLU with Ray Data (the HF engine's path).
+
+With vLLM, `evaluate` hands the label to `infer.shared.evaluate_labels` (long-lived engine actors fed
+every row at once; there one engine per GPU serves every label of a stage).
 
     rows (infer/tasks.py) ── from_items ──> GenerationActor pool ──> SqlScorerActor pool ──> sql.jsonl
                                             (engine: vLLM or HF,      (CPU, read-only SQLite,
@@ -66,6 +69,18 @@ class ServePlan:
         return f"{s.kind} on {device}: {self.model}{how} [{s.model_path}]"
 
 
+def serves_shared(cfg: ExperimentConfig) -> bool:
+    """True when evaluation runs through `infer.shared` (vLLM: long-lived engine actors fed every row at
+    once; with eval.adapters lora/auto one engine per GPU serves all labels, with merged one per label)."""
+    from tradeoff_ray.infer.engine import select_engine
+
+    engine, _ = select_engine(cfg.eval)
+    if cfg.eval.adapters == "lora" and engine != "vllm":
+        raise UserError(f"eval.adapters=lora serves adapters through vLLM multi-LoRA, but the engine here is "
+                        f"{engine}; set eval.adapters=merged (or auto)")
+    return engine == "vllm"
+
+
 def eval_dir(run_dir: Path, label: str) -> Path:
     return Path(run_dir) / "evals" / label
 
@@ -78,20 +93,17 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if adapter_dir is not None:
             raise UserError("label 'gold' scores the gold SQL against itself; it takes no adapter")
         return ServePlan(engine=GOLD, reason="label 'gold': predictions are the gold SQL", spec=None, model="none")
-    from tradeoff_ray.infer.adapters import adapter_hash, adapter_rank, check_adapter_dir
+    from tradeoff_ray.infer.adapters import adapter_hash, check_adapter_dir
     from tradeoff_ray.models import cache_root, resolve_model
 
     engine, reason = select_engine(cfg.eval)
     print(f"[eval] engine: {engine} ({reason})", flush=True)
     base = resolve_model(cfg.model)
-    served, lora_path, lora_rank, digest, merged = base, None, None, None, False
+    served, digest, merged = base, None, False
     if adapter_dir is not None:
         adapter = check_adapter_dir(adapter_dir)
         digest = adapter_hash(adapter)
-        if engine == "vllm" and cfg.eval.vllm.enable_lora:
-            lora_path, lora_rank = str(adapter), adapter_rank(adapter)
-        else:
-            served, merged = _merge(base, adapter, cache_root(cfg.model)), True
+        served, merged = _merge(base, adapter, cache_root(cfg.model)), True
     gpu = engine == "vllm" or gpu_present()[0]
     gpus = cfg.eval.gpus_per_generation_actor if gpu else 0.0
     if engine == "vllm" and gpus <= 0:
@@ -99,7 +111,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
                         "to 1 (or a fraction), or eval.engine=hf")
     spec = EngineSpec(kind=engine, model_path=served.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
                       threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=served.revision,
-                      lora_path=lora_path, lora_rank=lora_rank, vllm=cfg.eval.vllm.model_dump())
+                      vllm=cfg.eval.vllm.model_dump())
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)
@@ -145,6 +157,11 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
     bad = sorted(set(tasks) - set(TASKS))
     if bad:
         raise UserError(f"unknown evaluation tasks {bad}; choose from {list(TASKS)}")
+    if label != GOLD and use_ray and serves_shared(cfg):
+        from tradeoff_ray.infer.shared import evaluate_labels
+
+        return evaluate_labels(cfg, labels={label: adapter_dir}, out_dir=out_dir, spider=spider, mmlu=mmlu,
+                               tasks=tasks)[label]
     if label == GOLD:
         tasks = [t for t in tasks if t == "sql"]
     plan = plan_serving(cfg, label=label, adapter_dir=adapter_dir)
@@ -163,7 +180,8 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
         rows, missing = sql_rows(cfg, spider, tokenizer, label=label)
         t0 = time.perf_counter()
         if use_ray:
-            done = run_sql_dataset(rows, cfg=cfg, plan=plan, partial=target / "sql.partial.jsonl")
+            done = run_sql_dataset(rows, cfg=cfg, plan=plan, partial=target / "sql.partial.jsonl",
+                                   name=f"eval-{label}-sql")
         else:
             done = run_sql_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
@@ -181,7 +199,8 @@ def evaluate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: P
         rows = mmlu_rows(cfg, mmlu, tokenizer)
         t0 = time.perf_counter()
         if use_ray:
-            done = run_mmlu_dataset(rows, cfg=cfg, plan=plan, partial=target / "mmlu.partial.jsonl")
+            done = run_mmlu_dataset(rows, cfg=cfg, plan=plan, partial=target / "mmlu.partial.jsonl",
+                                    name=f"eval-{label}-mmlu")
         else:
             done = run_mmlu_local(rows, cfg=cfg, plan=plan)
         seconds = time.perf_counter() - t0
@@ -210,11 +229,13 @@ def _print_done(task: str, n: int, seconds: float, ex: dict | None) -> None:
 
 
 def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
-                    preset_column: str | None = None, partial: Path | None = None) -> list[Row]:
+                    preset_column: str | None = None, partial: Path | None = None,
+                    name: str | None = None) -> list[Row]:
     """Generation actors -> scorer actors over `rows`; returns the scored rows (any order).
 
     `preset_column` skips the model: the text in that column is the prediction, scored as SQL
-    (gold mode uses 'gold_sql'). Gold mode implies it. `partial`: see `_collect`.
+    (gold mode uses 'gold_sql'). Gold mode implies it. `partial`: see `_collect`. `name`: the dataset's
+    name on the Ray dashboard (stage and label).
     """
     import ray.data
 
@@ -240,11 +261,13 @@ def run_sql_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
                                "keep_distinct": cfg.eval.keep_distinct, "extract": preset_column is None},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.scorer_actors),
         num_cpus=cfg.eval.cpus_per_scorer_actor, batch_size=SCORER_BATCH, batch_format="pandas")
+    if name:
+        ds.set_name(name)
     return _collect(ds, total=len(rows), task="sql", partial=partial)
 
 
 def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
-                     partial: Path | None = None) -> list[Row]:
+                     partial: Path | None = None, name: str | None = None) -> list[Row]:
     """MMLU actors (log-likelihood or generative) over `rows`; returns the scored rows (any order)."""
     import ray.data
 
@@ -252,12 +275,13 @@ def run_mmlu_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan,
         return []
     if plan.spec is None:
         raise UserError("MMLU needs a model; label 'gold' evaluates Spider only")
-    spec = EngineSpec(**{**plan.spec.as_dict(), "for_loglikelihood": cfg.eval.mmlu_mode == "loglikelihood"})
     ds = ray.data.from_items(by_prompt(rows)).map_batches(
-        stages.MmluActor, fn_constructor_kwargs={"spec": spec.as_dict(), "mode": cfg.eval.mmlu_mode},
+        stages.MmluActor, fn_constructor_kwargs={"spec": plan.spec.as_dict(), "mode": cfg.eval.mmlu_mode},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_generation_actor, num_gpus=plan.gpus_per_actor,
         batch_size=cfg.eval.batch_size, batch_format="pandas")
+    if name:
+        ds.set_name(name)
     return _collect(ds, total=len(rows), task="mmlu", partial=partial)
 
 

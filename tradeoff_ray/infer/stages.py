@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, Row, loglikelihood_requests
+from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, Row, loglikelihood_requests, question_hardness
 from tradeoff_ray.records import MmluResult, SqlResult
 
 # --------------------------------------------------------------------------------------------- engines
@@ -33,10 +33,9 @@ class EngineSpec:
     batch_size: int = 32
     threads: int | None = None
     revision: str | None = None
-    lora_path: str | None = None  # vLLM unmerged adapter
-    lora_rank: int | None = None
+    adapters: tuple[dict[str, Any], ...] = ()  # vLLM unmerged adapters: {name, path, rank} (AdapterRef fields)
+    default_adapter: str | None = None  # the adapter the `Engine` protocol methods use
     vllm: dict[str, Any] = field(default_factory=dict)
-    for_loglikelihood: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,10 +50,10 @@ def build_engine(spec: EngineSpec):
                         revision=spec.revision)
     if spec.kind == "vllm":
         from tradeoff_ray.config import VllmConfig
-        from tradeoff_ray.infer.vllm_engine import VllmEngine
+        from tradeoff_ray.infer.vllm_engine import AdapterRef, VllmEngine
 
-        return VllmEngine(spec.model_path, cfg=VllmConfig(**spec.vllm), dtype=spec.dtype, lora_path=spec.lora_path,
-                          lora_rank=spec.lora_rank, for_loglikelihood=spec.for_loglikelihood)
+        return VllmEngine(spec.model_path, cfg=VllmConfig(**spec.vllm), dtype=spec.dtype,
+                          adapters=[AdapterRef(**a) for a in spec.adapters], default_adapter=spec.default_adapter)
     raise ValueError(f"unknown engine kind {spec.kind!r}")
 
 
@@ -83,6 +82,10 @@ def score_sql_rows(scorer: Any, rows: list[Row], *, extract: bool = True) -> lis
     """
     out = []
     for r in rows:
+        if not _missing(r.get("engine_error")):  # the engine could not run this prompt: wrong, with the reason kept
+            out.append({**r, "pred_sql": None, "ex": 0, "error": "engine_error", "error_detail": r["engine_error"],
+                        "exec_s": 0.0, "hardness": question_hardness(r["gold_sql"])})
+            continue
         v = scorer.score(r["db_id"], r["db_path"], r["gold_sql"], r["raw_generation"], extract=extract)
         out.append({**r, "pred_sql": v["pred_sql"], "ex": v["ex"], "error": v["error"],
                     "error_detail": v["error_detail"], "exec_s": float(v["exec_s"] or 0.0),
@@ -139,6 +142,8 @@ def mmlu_result(row: Row, label: str) -> MmluResult:
     extra: dict[str, Any] = {}
     if int(row.get("exemplars", row["shots"])) != int(row["shots"]):
         extra["exemplars"] = int(row["exemplars"])  # the dev split had fewer than k exemplars
+    if not _missing(row.get("engine_error")):
+        extra["engine_error"] = str(row["engine_error"])
     return MmluResult(
         label=label, example_id=row["example_id"], subject=row["subject"], category=row["category"],
         shots=int(row["shots"]), answer=row["answer"], pred=_opt_str(row.get("pred")), correct=int(row["correct"]),

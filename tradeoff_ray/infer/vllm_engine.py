@@ -1,38 +1,82 @@
-"""`VllmEngine`: the vLLM implementation of `Engine` (GPU; not importable on the CPU dev machine).
+"""`VllmEngine`: the vLLM implementation of `Engine` and `StreamingEngine` (GPU; not importable on the CPU dev machine).
 
-Why vLLM in our own actor pool rather than `ray.data.llm.build_processor(vLLMEngineProcessorConfig)`:
-the same `GenerationActor` / `MmluActor` then wrap either engine through the one `Engine` protocol
-(one pipeline, one set of tests, the HF engine as the CPU reference), MMLU log-likelihood reads
-vLLM's prompt log-probs directly instead of through the processor's row post-processing, and
-prompts are tokenized by the same `encode_text` / `encode_pair` as the HF engine, so both engines
-see identical token ids (no second BOS from a chat template, the same continuation tokens).
+One engine serves a whole evaluation stage: the base model and every adapter of the stage through
+vLLM multi-LoRA (`enable_lora`, one `LoRARequest` per request, `max_loras` = the adapters served,
+`max_lora_rank` = the smallest vLLM slot that holds the largest r), and every task through the same
+`stream` call — Spider generations and MMLU letter scores of all labels are queued at once and vLLM's
+scheduler batches them (continuous batching: no batch waits for its slowest row, and the GPU never
+idles between batches). CUDA graphs stay on unless `eval.vllm.enforce_eager`; prefix caching is on
+(the rows of one database or subject share their schema / header tokens).
 
-- Generation: `SamplingParams(temperature=0, max_tokens, stop)`; vLLM drops the stop string from
-  the text, as `HfEngine` does.
-- Log-likelihood: context+continuation as token ids with `prompt_logprobs=1` and `max_tokens=1`
-  (the lm-evaluation-harness recipe); the continuation's tokens' log-probs are summed. The engine
-  built for log-likelihood turns prefix caching off: prompt log-probs of cached prefix positions
-  have been reported wrong/order-dependent with prefix caching on (vllm-project/vllm#42019, open).
-- Adapters: a merged model by default; with `eval.vllm.enable_lora`, the base model plus a
-  `LoRARequest` on every call (`max_lora_rank` must be >= the adapter's r; checked up front).
+- Generation: `SamplingParams(temperature=0, max_tokens, stop)`; vLLM drops the stop string from the
+  text, as `HfEngine` does.
+- Choices (MMLU): one prefill per question. When every continuation is one token (' A'..' D'), the
+  context alone is run with `max_tokens=1, logprobs=20` and the continuations' log-probs are read from
+  the next-token distribution (vLLM's default `raw_logprobs`: log-softmax of the model's logits, the
+  same numbers as the continuation's prompt log-prob). A continuation outside the top 20 (or one of
+  several tokens) falls back to context+continuation with `prompt_logprobs` (the lm-evaluation-harness
+  recipe); vLLM skips reading the prefix cache for such requests, so their numbers do not depend on
+  what ran before.
+- Prompts are tokenized by the same `encode_texts` / `encode_pairs` as the HF engine, so both engines
+  see identical token ids (no second BOS from a chat template, the same continuation tokens).
+- A request vLLM refuses (e.g. longer than `max_model_len`) comes back as `Failed`; the rest go on.
 
-Not run on the CPU dev machine: the lead tests it on GPU (vLLM 0.26.0 with torch 2.11).
+Why not `ray.data.llm.build_processor(vLLMEngineProcessorConfig)`: its processor serves one task
+shape per dataset (its own tokenize / detokenize stages and one sampling setup), so Spider and MMLU
+would need two processors and two engine starts per GPU; here one engine takes both tasks of every
+label, the `Engine` protocol keeps the HF engine (the CPU path and the parity reference) behind the
+same stage functions, and tokenization is shared with it.
 """
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 from tradeoff_ray.config import VllmConfig
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.infer.engine import Generation, encode_pair, encode_text
+from tradeoff_ray.infer.engine import (
+    Choice,
+    ChoiceRequest,
+    Failed,
+    Generation,
+    GenerateRequest,
+    encode_pairs,
+    encode_texts,
+)
+
+LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM 0.26 accepts
+NEXT_TOKEN_LOGPROBS = 20  # top-k log-probs read after the context (vLLM's default max_logprobs)
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """An adapter the engine serves: `name` is the label rows use to ask for it."""
+
+    name: str
+    path: str
+    rank: int
+
+
+def lora_rank_slot(rank: int, *, limit: int) -> int:
+    """The smallest max_lora_rank vLLM accepts that holds `rank`; a UserError naming the key when > `limit`."""
+    if rank > limit:
+        raise UserError(f"an adapter has LoRA rank {rank} > eval.vllm.max_lora_rank={limit}; set "
+                        f"eval.vllm.max_lora_rank={rank} or higher")
+    for slot in LORA_RANK_SLOTS:
+        if slot >= rank:
+            return slot
+    raise UserError(f"LoRA rank {rank} is above vLLM's largest ({LORA_RANK_SLOTS[-1]}); serve it with "
+                    "eval.adapters=merged")
 
 
 class VllmEngine:
-    """Greedy generation and prompt-log-prob scoring with vLLM's offline `LLM`."""
+    """Greedy generation and letter scoring with vLLM's offline `LLM`, for the base and every adapter given."""
 
-    def __init__(self, model_path: str, *, cfg: VllmConfig, dtype: str = "auto", lora_path: str | None = None,
-                 lora_rank: int | None = None, for_loglikelihood: bool = False, seed: int = 0) -> None:
+    def __init__(self, model_path: str, *, cfg: VllmConfig, dtype: str = "auto", adapters: Sequence[AdapterRef] = (),
+                 default_adapter: str | None = None, seed: int = 0) -> None:
+        """`adapters` are served unmerged (multi-LoRA); `default_adapter` is the one `generate` and
+        `loglikelihood` use (the `Engine` protocol has no per-request adapter)."""
         from vllm import LLM  # lazy: vLLM exists only on GPU machines
 
         self.model_path = model_path
@@ -40,46 +84,129 @@ class VllmEngine:
         kwargs: dict[str, Any] = dict(
             model=model_path, dtype=self.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
             max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager, seed=seed,
-            enable_prefix_caching=not for_loglikelihood,
+            enable_prefix_caching=True,
         )
-        self.lora = None
-        if lora_path:
-            if lora_rank and lora_rank > cfg.max_lora_rank:
-                raise UserError(f"adapter {lora_path} has LoRA rank {lora_rank} > eval.vllm.max_lora_rank="
-                                f"{cfg.max_lora_rank}; set eval.vllm.max_lora_rank={lora_rank} or higher")
+        self.loras: dict[str, Any] = {}
+        if adapters:
             from vllm.lora.request import LoRARequest
 
-            kwargs.update(enable_lora=True, max_lora_rank=cfg.max_lora_rank, max_loras=1)
-            self.lora = LoRARequest("adapter", 1, lora_path)
+            slot = lora_rank_slot(max(a.rank for a in adapters), limit=cfg.max_lora_rank)
+            kwargs.update(enable_lora=True, max_lora_rank=slot, max_loras=len(adapters))
+            self.loras = {a.name: LoRARequest(a.name, i + 1, a.path) for i, a in enumerate(adapters)}
+        if default_adapter is not None and default_adapter not in self.loras:
+            raise ValueError(f"default_adapter {default_adapter!r} is not among the adapters served")
+        self.default_adapter = default_adapter
+        t0 = time.perf_counter()
         self.llm = LLM(**kwargs)
+        self.start_s = time.perf_counter() - t0
         self.tokenizer = self.llm.get_tokenizer()
-        self.for_loglikelihood = for_loglikelihood
 
     def describe(self) -> str:
-        lora = f", unmerged LoRA {self.lora.lora_path}" if self.lora is not None else ""
+        lora = f", {len(self.loras)} unmerged LoRA adapters" if self.loras else ""
         return f"vllm ({self.model_path}, cuda, {self.dtype}{lora})"
 
-    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: list[str]) -> list[Generation]:
+    def _lora(self, name: str | None) -> Any:
+        return None if name is None else self.loras[name]
+
+    # ------------------------------------------------------------------------------------- streaming core
+
+    def stream(self, requests: Sequence[GenerateRequest | ChoiceRequest], *, one_prefill: bool = True) -> Iterator[
+            tuple[int, Generation | Choice | Failed]]:
+        """Queue every request, then hand back (index, result) as each finishes (see the module docstring).
+
+        Each result's `seconds` is the wall time since the previous result, so they add up to the call's
+        wall time. `one_prefill=False` scores every choice by context+continuation prompt log-probs (the
+        reference the one-prefill reading is checked against).
+        """
         from vllm import SamplingParams
 
-        params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens, stop=list(stop) or None)
-        inputs = [{"prompt_token_ids": encode_text(self.tokenizer, p)} for p in prompts]
-        t0 = time.perf_counter()
-        outputs = self.llm.generate(inputs, params, use_tqdm=False, lora_request=self.lora)
-        share = (time.perf_counter() - t0) / max(1, len(prompts))
-        return [Generation(text=o.outputs[0].text, n_new_tokens=len(o.outputs[0].token_ids), seconds=share)
-                for o in outputs]
+        unknown = sorted({r.adapter for r in requests if r.adapter is not None} - set(self.loras))
+        if unknown:  # a whole label would fail: say so at once instead of failing each of its rows
+            raise ValueError(f"adapters {unknown} are not served by this engine (serving {sorted(self.loras)})")
+        gen_texts = [r.prompt for r in requests if isinstance(r, GenerateRequest)]
+        gen_ids = dict(zip(gen_texts, encode_texts(self.tokenizer, gen_texts)))
+        pairs = sorted({(r.context, c) for r in requests if isinstance(r, ChoiceRequest) for c in r.continuations})
+        pair_ids = dict(zip(pairs, encode_pairs(self.tokenizer, pairs)))
+        pending: dict[str, tuple[int, str, Any]] = {}  # vLLM request id -> (index, kind, what to read)
+        partial: dict[int, dict[int, float]] = {}  # choice index -> continuation number -> log-prob
+        next_token = SamplingParams(temperature=0.0, max_tokens=1, logprobs=NEXT_TOKEN_LOGPROBS, detokenize=False)
+        full = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
+        failed: list[tuple[int, Failed]] = []
+
+        def add(i: int, ids: list[int], params: Any, lora: Any, kind: str, info: Any) -> None:
+            rid = self.llm.enqueue([{"prompt_token_ids": ids}], params, lora_request=lora, use_tqdm=False)[0]
+            # enqueue returns vLLM's internal id ('<id>-<random suffix>'); outputs carry the id it was given
+            pending[rid.split("-", 1)[0]] = (i, kind, info)
+
+        def add_full(i: int, req: ChoiceRequest, lora: Any) -> None:
+            partial[i] = {}
+            for j, c in enumerate(req.continuations):
+                ctx, cont = pair_ids[(req.context, c)]
+                add(i, ctx + cont, full, lora, "full", (j, len(ctx), ctx + cont))
+
+        for i, req in enumerate(requests):
+            try:
+                lora = self._lora(req.adapter)
+                if isinstance(req, GenerateRequest):
+                    params = SamplingParams(temperature=0.0, max_tokens=req.max_new_tokens, stop=list(req.stop) or None)
+                    add(i, gen_ids[req.prompt], params, lora, "gen", None)
+                else:
+                    encoded = [pair_ids[(req.context, c)] for c in req.continuations]
+                    if one_prefill and encoded[0][0] and all(len(cont) == 1 for _, cont in encoded):
+                        add(i, encoded[0][0], next_token, lora, "next", [cont[0] for _, cont in encoded])
+                    else:
+                        add_full(i, req, lora)
+            except Exception as err:  # one bad request becomes one error row, never a retry loop
+                failed.append((i, Failed(f"{type(err).__name__}: {err}")))
+        yield from failed
+
+        engine = self.llm.llm_engine
+        last = time.perf_counter()
+        while engine.has_unfinished_requests():
+            for out in engine.step():
+                if not out.finished or out.request_id not in pending:
+                    continue
+                i, kind, info = pending.pop(out.request_id)
+                now = time.perf_counter()
+                if kind == "gen":
+                    o = out.outputs[0]
+                    yield i, Generation(text=o.text, n_new_tokens=len(o.token_ids), seconds=now - last)
+                    last = now
+                elif kind == "next":
+                    top = out.outputs[0].logprobs[0]  # {token_id: Logprob} of the position after the context
+                    if all(t in top for t in info):
+                        yield i, Choice(logprobs=[float(top[t].logprob) for t in info], seconds=now - last)
+                        last = now
+                    else:
+                        add_full(i, requests[i], self._lora(requests[i].adapter))
+                else:
+                    j, start, ids = info
+                    per_position = out.prompt_logprobs  # [None, {token_id: Logprob}, ...] one per prompt token
+                    partial[i][j] = float(sum(per_position[p][ids[p]].logprob for p in range(start, len(ids))))
+                    if len(partial[i]) == len(requests[i].continuations):
+                        got = partial.pop(i)
+                        yield i, Choice(logprobs=[got[j] for j in range(len(got))], seconds=now - last)
+                        last = now
+
+    # ---------------------------------------------------------------------------- the `Engine` protocol
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: list[str]) -> list[Generation]:
+        reqs = [GenerateRequest(p, max_new_tokens, tuple(stop), self.default_adapter) for p in prompts]
+        return self._ordered(reqs)
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
-        from vllm import SamplingParams
+        """Each pair scored alone, as a choice of one continuation."""
+        reqs = [ChoiceRequest(c, (x,), self.default_adapter) for c, x in requests]
+        return [r.logprobs[0] for r in self._ordered(reqs)]
 
-        params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
-        pairs = [encode_pair(self.tokenizer, c, x) for c, x in requests]
-        inputs = [{"prompt_token_ids": ctx + cont} for ctx, cont in pairs]
-        outputs = self.llm.generate(inputs, params, use_tqdm=False, lora_request=self.lora)
-        scores = []
-        for (ctx, cont), out in zip(pairs, outputs):
-            ids = ctx + cont
-            per_position = out.prompt_logprobs  # [None, {token_id: Logprob}, ...] one entry per prompt token
-            scores.append(float(sum(per_position[j][ids[j]].logprob for j in range(len(ctx), len(ids)))))
-        return scores
+    def choices(self, requests: Sequence[ChoiceRequest], *, one_prefill: bool = True) -> list[Choice]:
+        return self._ordered(list(requests), one_prefill=one_prefill)
+
+    def _ordered(self, reqs: list, **kwargs: Any) -> list:
+        out: list = [None] * len(reqs)
+        for i, result in self.stream(reqs, **kwargs):
+            if isinstance(result, Failed):
+                raise UserError(f"vLLM could not run a request ({result.error}); raise eval.vllm.max_model_len "
+                                "if the prompt is too long")
+            out[i] = result
+        return out

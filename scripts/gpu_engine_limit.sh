@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The engine-limit benchmark on a lent GPU machine (benchmarks/eval_throughput.py --engine-limit).
+#   bash scripts/gpu_engine_limit.sh pack GGUF [CARRY_DIR]  # here: make the parts (28 x <= 56 MiB)
+#   bash scripts/gpu_engine_limit.sh unpack                 # there: packages, Spider+MMLU, GGUF -> safetensors
+#   bash scripts/gpu_engine_limit.sh bench raw|pipeline|parity[,...]
+# `pack` installs the evaluation pins of scripts/gpu_constraints.txt for CPython 3.12 (pip --target,
+# no deps), gzips them (-1: xz of the 1.1 GB of packages takes most of an hour on 2 cores), tars them with
+# Spider, MMLU and the GGUF (python3 ../shared/tools/qwen_coder_gguf.py DIR) and splits the tar into
+# CARRY_DIR/parts/pNN (default .carry; the device tool carries the checkout it was started in, so point it
+# at that checkout's .carry). One call per part, `carry: [".carry/parts/pNN"]`, command
+# `mkdir -p /root/bundle && cp .carry/parts/pNN /root/bundle/` (~5 s each); then unpack, then bench.
+# Files under /root survive between calls only while the machine stays warm.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD:/root/site PATH=/root/site/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 RAY_DEDUP_LOGS=1
+export TRADEOFF_RAY_CACHE=/root/cache
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /root/bundle
+GGUF_SHA=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+case "${1:-}" in
+  pack)
+    set -e
+    dest=${3:-.carry}; work=$(mktemp -d); plat=()
+    for n in 17 24 27 28 31 34 35; do plat+=(--platform manylinux_2_${n}_x86_64); done
+    mapfile -t pins < <(grep -v '^#' scripts/gpu_constraints.txt | grep -v '# train' | sed 's/ *#.*//' | grep .)
+    python3 -m pip install -q --no-deps --no-compile --only-binary=:all: --python-version 3.12 --implementation cp \
+      --target "$work/site" "${plat[@]}" --platform manylinux2014_x86_64 --platform manylinux1_x86_64 "${pins[@]}"
+    tar -C "$work/site" -cf - . | gzip -1 > "$work/site.tar.gz"
+    tar -C ../shared/data -cf "$work/data.tar" spider mmlu
+    ln -s "$(realpath "$2")" "$work/model.gguf"
+    mkdir -p "$dest/parts" && rm -f "$dest"/parts/p*
+    tar -C "$work" -chf - site.tar.gz data.tar model.gguf | split -b 56M -d -a 2 - "$dest/parts/p"
+    rm -rf "$work"; ls "$dest/parts" | wc -l ;;
+  unpack)
+    set -e
+    cd /root/bundle && cat p* | tar xf - && rm -f p*
+    echo "$GGUF_SHA  model.gguf" | sha256sum -c -
+    mkdir -p /root/site files && tar xzf site.tar.gz -C /root/site && tar xf data.tar -C files && rm site.tar.gz data.tar
+    cd - >/dev/null
+    python3 -c "import vllm, ray, pydantic, sqlglot, torch; print('vllm', vllm.__version__, 'ray', ray.__version__, \
+'pydantic', pydantic.__version__, 'torch', torch.__version__, torch.cuda.get_device_name(0))"
+    t0=$(date +%s)
+    python3 -c "from pathlib import Path; from tradeoff_ray.models import convert_gguf; \
+convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
+    echo "GGUF -> safetensors: $(( $(date +%s) - t0 )) s"; ls -la /root/qwen ;;
+  bench)
+    python3 benchmarks/eval_throughput.py --engine-limit --parts "$2" --model /root/qwen \
+      --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu --state-dir /root/elim \
+      --json-out "$OUT/engine_limit.json" 2>&1 | grep --line-buffered -v "^\s*$\|it/s]\|Processed prompts" \
+      | tee "$OUT/bench_$2.log" | grep -v "^INFO\|^(EngineCore\|^(bench" | tail -80 ;;
+  *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS" >&2; exit 2 ;;
+esac
