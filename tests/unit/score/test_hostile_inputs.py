@@ -70,7 +70,7 @@ def test_ctrl_c_during_a_query_is_not_recorded_as_its_timeout(tmp_path):
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             db.execute(LOOP, timeout_s=5.0)
-        timer.join()
+        timer.cancel()  # a no-op once it fired; never leave a pending Ctrl-C behind
         assert db.execute("SELECT count(*) FROM singer").rows == [(4,)]
 
 
@@ -80,7 +80,7 @@ def test_ctrl_c_keeps_finished_records_and_writes_nothing_to_out(tmp_path, spide
     timer = threading.Timer(1.5, _thread.interrupt_main)  # the three quick records take milliseconds
     timer.start()
     result = _invoke("--spider-dir", spider, "--predictions", preds, "--timeout", 20, "--workers", 1)
-    timer.join()
+    timer.cancel()  # a no-op once it fired; never leave a pending Ctrl-C behind
     assert result.exit_code == 130, result.output
     assert not (tmp_path / "p.scored.jsonl").exists()
     kept = list(read_jsonl(tmp_path / "p.scored.partial.jsonl"))
