@@ -10,7 +10,6 @@ from tests.unit.data.conftest import make_spider_dir
 from tradeoff_ray.cli import app
 from tradeoff_ray.config import RayConfig, load_config
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.ray_session import check_target
 from tradeoff_ray.rundir import new_run_dir
 
 
@@ -70,6 +69,8 @@ def test_unreachable_ray_address_fails_fast_naming_it(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "127.0.0.1:1" in result.output and "unset RAY_ADDRESS" in result.output
     assert time.monotonic() - start < 15 and not (tmp_path / "runs").exists()
+    from tradeoff_ray.ray_session import check_target
+
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with pytest.raises(UserError, match="ray.address"):
         check_target(RayConfig(address="127.0.0.1:1"))

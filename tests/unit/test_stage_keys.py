@@ -10,10 +10,11 @@ from tests.unit.data.test_mmlu import make_mmlu_dir
 from tradeoff_ray.config import load_config
 from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
 from tradeoff_ray.data.spider import load_spider
-from tradeoff_ray.experiment import data_cache_key
 
 
 def _key(cfg):
+    from tradeoff_ray.experiment import data_cache_key
+
     spider, mmlu = load_spider(cfg.data), load_mmlu(cfg.data)
     return data_cache_key(cfg, spider, mmlu, spider.dev, select_mmlu(cfg.data, mmlu))
 
