@@ -35,10 +35,12 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
         run_dir = new_run_dir(cfg)
     else:
         save_config(cfg, run_dir)
-    print(f"[run] {cfg.name}: model {cfg.model.name}, {len(cfg.training.variants)} variant(s)"
-          f"{', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
+    experiment = Experiment(cfg, run_dir)
+    estimate = experiment.prepare()
+    print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
+          f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
     with ray_session(cfg.ray):
-        Experiment(cfg, run_dir).run()
+        experiment.run()
     _print_headline(run_dir)
     return run_dir
 
