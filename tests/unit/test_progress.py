@@ -106,3 +106,13 @@ def test_step_timer_prints_stage_counts_and_the_eta_for_the_rest(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "[1/5] evaluate gold" in lines[0] and "[2/5] evaluate baseline" in lines[1]
     assert "ETA ~" in lines[1] and timer.done == 1
+
+
+def test_notices_raised_while_held_follow_the_header(capsys):
+    from tradeoff_ray.data import notices
+
+    with notices.held():
+        notices.notice("held notice for the progress test")
+        print("header")
+        assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "held notice for the progress test\n"

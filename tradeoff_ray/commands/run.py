@@ -24,6 +24,7 @@ def resolve(config: Path | None, resume: Path | None, overrides: list[str]) -> t
 
 def execute(config: Path | None = None, resume: Path | None = None, overrides: list[str] | None = None) -> Path:
     """Run the experiment and return its run directory."""
+    from tradeoff_ray.data import notices
     from tradeoff_ray.experiment import Experiment
     from tradeoff_ray.ray_session import describe_target, ray_session
     from tradeoff_ray.rundir import new_run_dir, save_config
@@ -36,9 +37,10 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     else:
         save_config(cfg, run_dir)
     experiment = Experiment(cfg, run_dir)
-    estimate = experiment.prepare()
-    print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
-          f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
+    with notices.held():  # the estimate is the first line; the data loaders' notices follow it
+        estimate = experiment.prepare()
+        print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
+              f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
     with ray_session(cfg.ray):
         experiment.run()
     _print_headline(run_dir)
