@@ -52,6 +52,7 @@ class Experiment:
         from tradeoff_ray.models import resolve_model
 
         cfg = self.cfg
+        self.started = time.time()
         spider = load_spider(cfg.data)
         mmlu = load_mmlu(cfg.data)
         dev = select_dev(cfg, spider)  # the same selection evaluation makes
@@ -130,7 +131,7 @@ class Experiment:
         cfg = self.cfg
         if not hasattr(self, "estimate"):
             self.prepare()
-        timer = StepTimer(self.estimate)
+        timer = StepTimer(self.estimate, started=self.started)
         self.timer = timer
         _log(f"run dir {self.run_dir}")
 
