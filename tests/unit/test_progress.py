@@ -116,3 +116,13 @@ def test_notices_raised_while_held_follow_the_header(capsys):
         print("header")
         assert capsys.readouterr().err == ""
     assert capsys.readouterr().err == "held notice for the progress test\n"
+
+
+def test_evaluation_eta_uses_the_rate_since_the_first_rows_arrived():
+    from tradeoff_ray.infer.pipeline import progress_line
+
+    # 20 s of actor start-up, then 16 rows every 10 s: 16 rows at 30 s, 32 at 40 s; 28 rows left = 17.5 s
+    assert "ETA ?" in progress_line("sql", 16, 60, 30.0, first=(16, 30.0))
+    assert "ETA 0m17s" in progress_line("sql", 32, 60, 40.0, first=(16, 30.0))
+    assert "ETA 0m00s" in progress_line("sql", 60, 60, 50.0, first=(60, 50.0))
+    assert "ETA 0m35s" in progress_line("sql", 32, 60, 40.0)  # without it: the overall rate
