@@ -9,8 +9,8 @@ A stage's cost is modelled as fixed start-up + work counts x per-unit seconds:
 
 The per-unit priors are the quickstart's stages measured on the 2-core development VM (fp32
 SmolLM2-135M, benchmarks/RESULTS.md). On another machine they are scaled by its speed: the ratio
-of actual to predicted seconds of stages measured on it before (kept in the stage cache), else a
-fixed fp32 matmul timed in the driver against the same matmul on that VM. As the run goes on,
+of actual to predicted seconds of stages measured on it before (kept in the stage cache), else the
+CPU time of a fixed fp32 matmul in the driver against the same matmul on that VM. As the run goes on,
 each finished stage corrects the rest: a stage's prediction is scaled by actual/predicted of the
 stages of its kind that ran, or of all measured stages when none of its kind ran yet. Cached
 stages cost nothing. The priors are for CPU runs of a small model; on a GPU or a cluster there
@@ -36,9 +36,9 @@ PRIORS: dict[str, dict[str, float]] = {
     "report": {"fixed": 2.0},
 }
 RAY_START_S = 20.0  # a local Ray's start-up, with the driver's imports
-# Seconds of the calibration (5 matmuls, one thread, best of 30 tries: a clean time slice is found even on
-# a busy machine) on the development VM.
-REFERENCE_MATMUL_S = 0.0245
+# CPU seconds of the calibration (5 matmuls on one thread, best of 30) on the development VM: 0.0236-0.0241
+# in three runs at load average 9-13 (CPU time, unlike wall time, hardly depends on the load).
+REFERENCE_MATMUL_S = 0.024
 MODEL_KINDS = ("eval", "train")  # stages whose cost is model compute (their speed carries to each other)
 
 
@@ -150,7 +150,8 @@ def history_speed(history: dict[str, list[list[float]]]) -> float | None:
 
 
 def calibrate_speed(*, repeats: int = 30) -> float:
-    """This machine's seconds per development-VM second, from a fixed fp32 matmul (best of `repeats`, ~1-3 s)."""
+    """This machine's seconds per development-VM second, from the CPU time of a fixed fp32 matmul (best of
+    `repeats`, 1-3 s): the speed of its cores, not how busy they are now — the first measured stage tells that."""
     import torch
 
     threads = torch.get_num_threads()
@@ -160,10 +161,10 @@ def calibrate_speed(*, repeats: int = 30) -> float:
         a @ b  # warm-up
         best = math.inf
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             for _ in range(5):
                 a @ b
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, time.thread_time() - t0)
     finally:
         torch.set_num_threads(threads)
     return max(best / REFERENCE_MATMUL_S, 0.05)
