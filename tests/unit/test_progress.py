@@ -126,3 +126,13 @@ def test_evaluation_eta_uses_the_rate_since_the_first_rows_arrived():
     assert "ETA 0m17s" in progress_line("sql", 32, 60, 40.0, first=(16, 30.0))
     assert "ETA 0m00s" in progress_line("sql", 60, 60, 50.0, first=(60, 50.0))
     assert "ETA 0m35s" in progress_line("sql", 32, 60, 40.0)  # without it: the overall rate
+
+
+def test_calibration_gives_a_speed_and_leaves_torch_threads_alone():
+    import torch
+
+    from tradeoff_ray.progress import calibrate_speed
+
+    threads = torch.get_num_threads()
+    speed = calibrate_speed(repeats=3)
+    assert 0.05 <= speed < 100 and torch.get_num_threads() == threads
