@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
-from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, _log, fmt_s
+from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
+from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
 from tradeoff_ray.stages import Stage, StageCache, file_hash, link_tree, stable_hash
 

@@ -176,7 +176,8 @@ def fmt_s(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
+    """One timestamped line of the run's progress on stdout."""
     print(f"[run {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
@@ -196,7 +197,7 @@ class StepTimer:
         elapsed = time.time() - self.started
         rest = self.estimate.remaining_s(self.done) if self.done < self.total else None
         eta = "" if rest is None else f", ETA ~{fmt_s(rest)} for the rest"
-        _log(f"[{self.done + 1}/{self.total}] {title} (elapsed {fmt_s(elapsed)}{eta})")
+        log(f"[{self.done + 1}/{self.total}] {title} (elapsed {fmt_s(elapsed)}{eta})")
 
     def end(self, wall_s: float, cached: bool) -> None:
         if self.done < self.total:
