@@ -6,8 +6,10 @@ per step instead of the whole sequence), and `torch.inference_mode` — plus sha
 prompts are batched in token order, so a batch's prompts share a long prefix (Spider: system
 prompt + schema of one database; k-shot MMLU: header + exemplars of one subject), which is run
 once and its KV cache repeated over the batch; only the rest (the question) is run per row. On a
-CPU, where the prompt's forward pass is most of the cost, that is several times faster. fp32 on
-CPU (about 4x faster than bf16 there), bf16 on GPU.
+CPU, where the prompt's forward pass is most of the cost, that is several times faster. On CPU,
+greedy decoding is the engine's own loop, which drops a row from the batch once it has ended
+(transformers' `generate` decodes finished rows until the batch's longest one ends). fp32 on CPU
+(about 4x faster than bf16 there), bf16 on GPU.
 
 Log-likelihood: when a continuation is one token (" A".." D" for MMLU with most tokenizers) the
 context is run once and the next-token log-probs of all its continuations are read off the last
