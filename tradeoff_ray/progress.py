@@ -105,7 +105,7 @@ class RunEstimate:
         rest = self.remaining_s(0)
         if rest is None:
             return None
-        if ray_start and self.speed is not None and not all(s.cached for s in self.stages):
+        if ray_start and self.speed is not None and not self.all_cached():
             rest += RAY_START_S * self.speed
         return rest
 
@@ -121,9 +121,13 @@ class RunEstimate:
         tmp.replace(path)
 
 
+    def all_cached(self) -> bool:
+        """Whether every stage that computes something (all but the report) is in the cache already."""
+        return all(s.cached for s in self.stages if s.kind != "report")
+
     def headline(self) -> str:
         """The whole-run estimate in words, for the first line of `tradeoff-ray run`."""
-        if all(s.cached for s in self.stages):
+        if self.all_cached():
             return "every stage is cached: this takes seconds"
         total = self.total_s()
         if total is None:

@@ -35,8 +35,9 @@ def test_up_front_total_scales_the_priors_by_the_machine_speed_and_skips_cached_
     cached = _plan((True, True, False, False, False))
     expected = 2.0 * (sum(s.prior_s() for s in cached[2:]) + RAY_START_S)
     assert RunEstimate(cached, speed=2.0).total_s() == pytest.approx(expected)
-    every = RunEstimate(_plan((True,) * 5), speed=2.0)
-    assert every.total_s() == 0 and "cached" in every.headline()
+    every = RunEstimate(_plan((True, True, True, True, False)), speed=2.0)  # the report always runs
+    assert every.all_cached() and "cached" in every.headline()
+    assert every.total_s() == pytest.approx(2.0 * PRIORS["report"]["fixed"])  # no Ray to start
 
 
 def test_a_measured_stage_sets_the_rate_of_later_stages_of_its_kind():

@@ -1,6 +1,7 @@
 """`tradeoff-ray run [CONFIG] [--resume RUN_DIR]`: the whole experiment, stage-cached and resumable."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -39,9 +40,13 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     experiment = Experiment(cfg, run_dir)
     with notices.held():  # the estimate is the first line; the data loaders' notices follow it
         estimate = experiment.prepare()
+        # Every stage cached: nothing needs Ray, and starting it is most of a rerun's time (checkpoint
+        # evaluations are not in the plan, so they keep Ray).
+        needs_ray = not estimate.all_cached() or cfg.eval.evaluate_checkpoints
+        where = f"on {describe_target(cfg.ray)}" if needs_ray else "no Ray needed"
         print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
-              f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
-    with ray_session(cfg.ray):
+              f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, {where}", flush=True)
+    with ray_session(cfg.ray) if needs_ray else contextlib.nullcontext():
         experiment.run()
     _print_headline(run_dir)
     return run_dir
