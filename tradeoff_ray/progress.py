@@ -131,7 +131,8 @@ class RunEstimate:
             return "every stage is cached: this takes seconds"
         total = self.total_s()
         if total is None:
-            return f"no up-front time estimate on {self.basis or 'this target'} (ETAs follow the first stages)"
+            why = f"on {self.basis or 'this target'}" if self.speed is None else "for a Tune sweep"
+            return f"no up-front time estimate {why} (ETAs follow the first stages)"
         cached = sum(s.cached for s in self.stages)
         reuse = f", {cached} of {len(self.stages)} stages cached" if cached else ""
         return f"estimated ~{fmt_s(total)} on this machine (from {self.basis}{reuse})"

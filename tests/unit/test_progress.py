@@ -137,3 +137,9 @@ def test_calibration_gives_a_speed_and_leaves_torch_threads_alone():
     threads = torch.get_num_threads()
     speed = calibrate_speed(repeats=3)
     assert 0.05 <= speed < 100 and torch.get_num_threads() == threads
+
+
+def test_a_stage_without_a_prior_leaves_the_total_open():
+    plan = [StageWork("gold", "g", {"sql": 4}), StageWork("tune", "sweep"), StageWork("report", "r")]
+    est = RunEstimate(plan, speed=1.0)
+    assert est.total_s() is None and "Tune" in est.headline()
