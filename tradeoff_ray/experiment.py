@@ -14,12 +14,14 @@ changed (see `stages.py`).
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
+from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
+from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
 from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
@@ -27,37 +29,6 @@ from tradeoff_ray.train.health import DIVERGED, Divergence
 # Settings that change only how fast evaluation runs, not what it produces.
 _EVAL_RESOURCE_FIELDS = {"generation_actors", "scorer_actors", "cpus_per_generation_actor",
                          "gpus_per_generation_actor", "cpus_per_scorer_actor", "evaluate_checkpoints", "batch_size"}
-
-
-def _log(msg: str) -> None:
-    print(f"[run {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-@dataclass
-class StepTimer:
-    """Progress over the plan: step k of n, elapsed, and an ETA from the steps that ran so far."""
-
-    total: int
-    done: int = 0
-    started: float = field(default_factory=time.time)
-    computed_s: list[float] = field(default_factory=list)
-
-    def begin(self, title: str) -> None:
-        elapsed = time.time() - self.started
-        remaining = self.total - self.done
-        eta = ""
-        if self.computed_s:
-            eta = f", ETA ~{_fmt_s(sum(self.computed_s) / len(self.computed_s) * remaining)}"
-        _log(f"[{self.done + 1}/{self.total}] {title} (elapsed {_fmt_s(elapsed)}{eta})")
-
-    def end(self, wall_s: float, cached: bool) -> None:
-        self.done += 1
-        if not cached:
-            self.computed_s.append(wall_s)
-
-
-def _fmt_s(s: float) -> str:
-    return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
 
 
 def eval_settings(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -91,18 +62,15 @@ class Experiment:
         self.diverged: list[str] = []  # variants whose training diverged (not evaluated)
 
     # ----------------------------------------------------------------- plan
-    def run(self) -> Path:
+    def prepare(self) -> RunEstimate:
+        """Load the data, write the manifests and plan the stages (no Ray needed); returns the run's estimate."""
         from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu, write_manifest
         from tradeoff_ray.data.spider import load_spider, missing_databases
         from tradeoff_ray.infer.tasks import select_dev
         from tradeoff_ray.models import resolve_model
 
         cfg = self.cfg
-        n_variants = 0 if cfg.tune.enabled else len(cfg.training.variants)
-        timer = StepTimer(total=2 + 2 * n_variants + (1 if cfg.tune.enabled else 0) + 1)
-        self.timer = timer
-
-        _log(f"run dir {self.run_dir}")
+        self.started = time.time()
         spider = load_spider(cfg.data)
         mmlu = load_mmlu(cfg.data)
         dev = select_dev(cfg, spider)  # the same selection evaluation makes
@@ -113,11 +81,76 @@ class Experiment:
             "missing_dbs": missing_databases(spider, "dev", examples=dev),
             "example_ids": [e.example_id for e in dev]})
         write_manifest(manifests / "mmlu_subset.json", mmlu_questions)
-        data_key = data_cache_key(cfg, spider, mmlu, dev, mmlu_questions)
-        model = resolve_model(cfg.model)
-        self.model_key = model.key
-        self.data_key = data_key
+        self.data_key = data_cache_key(cfg, spider, mmlu, dev, mmlu_questions)
+        self.model_key = resolve_model(cfg.model).key
         self.spider, self.mmlu = spider, mmlu
+        speed, basis = self._machine_speed()
+        self.estimate = RunEstimate(self._plan(n_dev=len(dev), n_mmlu=len(mmlu_questions)), speed=speed, basis=basis)
+        return self.estimate
+
+    def _plan(self, *, n_dev: int, n_mmlu: int) -> list[StageWork]:
+        """The counted stages with their work counts, and which of them the cache already holds."""
+        cfg = self.cfg
+        sql = {"sql": n_dev, "budget_tokens": n_dev * cfg.eval.max_new_tokens}
+        evals = {**sql, "mmlu": n_mmlu * len(cfg.eval.mmlu_shots)}
+        plan = [StageWork("gold", f"evaluate {GOLD}", {"sql": n_dev}, self._cached(self._eval_key(GOLD, None))),
+                StageWork("eval", f"evaluate {BASELINE}", evals, self._cached(self._eval_key(BASELINE, None)))]
+        if cfg.tune.enabled:
+            plan.append(StageWork("tune", "tune (Ray Tune sweep)"))
+        n_train = len(self.spider.train) if cfg.data.train_limit is None else min(cfg.data.train_limit,
+                                                                                 len(self.spider.train))
+        n_val = cfg.data.validation_limit or round(n_train * cfg.data.validation_fraction)
+        for variant in ([] if cfg.tune.enabled else cfg.training.variants):
+            train_stage = self._train_stage_id(variant)
+            steps = variant.max_steps or 0
+            if not steps:
+                from tradeoff_ray.train.loop import steps_for
+
+                steps = steps_for(variant, train_examples=n_train, num_workers=cfg.training.num_workers)
+            per_step = variant.per_device_batch_size * variant.gradient_accumulation_steps
+            validations = 1 + math.ceil(steps / (variant.eval_steps or variant.save_steps or steps))
+            trained = self._cached(train_stage)
+            plan.append(StageWork("train", f"train {variant.name}",
+                                  {"examples": steps * per_step, "validation": n_val * validations}, trained))
+            adapter = self.cache.path(train_stage) / "train" / variant.name / "adapter"
+            plan.append(StageWork("eval", f"evaluate {variant.name}", evals,
+                                  trained and self._cached(self._eval_key(variant.name, adapter))))
+        plan.append(StageWork("report", "analysis and report", {}))
+        return plan
+
+    def _cached(self, stage: Stage) -> bool:
+        return self.cache.done(stage) is not None
+
+    def _machine_speed(self) -> tuple[float | None, str]:
+        """(this machine's seconds per second of the priors' machine, where that figure comes from): from
+        earlier runs here, else a calibration; None on a GPU or a Ray cluster, where the CPU priors say nothing."""
+        import os
+
+        from tradeoff_ray.progress import calibrate_speed, history_speed, load_history
+
+        if self.cfg.ray.address or os.environ.get("RAY_ADDRESS"):
+            return None, "a Ray cluster"
+        import torch
+
+        if torch.cuda.is_available():
+            return None, "a GPU"
+        measured = history_speed(load_history(self._history_path()))
+        if measured is not None:
+            return measured, "stage times of earlier runs on this machine"
+        return calibrate_speed(), "a quick CPU calibration"
+
+    def _history_path(self) -> Path:
+        return self.cache.root / "stage_seconds.json"
+
+    # ----------------------------------------------------------------- plan
+    def run(self) -> Path:
+        """Run every stage (cached ones are reused) and build the report; returns the run directory."""
+        cfg = self.cfg
+        if not hasattr(self, "estimate"):
+            self.prepare()
+        timer = StepTimer(self.estimate, started=self.started)
+        self.timer = timer
+        _log(f"run dir {self.run_dir}")
 
         self._eval_stage(GOLD, adapter=None, tasks=("sql",))
         self._eval_stage(BASELINE, adapter=None)
@@ -138,8 +171,10 @@ class Experiment:
         timer.begin("analysis and report")
         from tradeoff_ray.report.build import build_report
 
+        started = time.perf_counter()
         md, html = build_report(self.run_dir)
-        timer.end(0, True)
+        timer.end(time.perf_counter() - started, False)
+        self.estimate.save(self._history_path())
         _log(f"report: {md}\n                 {html}")
         return self.run_dir
 
@@ -148,7 +183,7 @@ class Experiment:
         entry = {"stage": stage.kind, "label": label, "key": stage.key, "cached": cached,
                  "wall_s": marker.get("wall_s"), "finished_at": marker.get("finished_at")}
         write_json(self.run_dir / "stages" / f"{stage.slug}.json", entry)
-        note = "cached, 0s now" if cached else f"{_fmt_s(marker.get('wall_s') or 0)}"
+        note = "cached, 0s now" if cached else f"{fmt_s(marker.get('wall_s') or 0)}"
         _log(f"    done: {stage.kind} ({note})")
 
     def _timed(self, title: str, stage: Stage, label: str, compute: Callable[[Path], dict | None],
@@ -167,12 +202,7 @@ class Experiment:
                     count: bool = True) -> None:
         from tradeoff_ray.infer.pipeline import evaluate
 
-        weights = "gold" if label == GOLD else (adapter_digest(adapter) if adapter else "base")
-        settings = eval_settings(self.cfg)
-        if label == GOLD:  # the gold check does not depend on the model or the generation settings
-            settings = {k: settings["eval"][k] for k in ("sql_timeout_s", "max_rows", "keep_distinct")}
-        key = stable_hash(self.data_key, self.model_key if label != GOLD else "", weights, settings, tasks)
-        stage = Stage(f"eval-{label}", key)
+        stage = self._eval_key(label, adapter, tasks)
 
         def compute(entry: Path) -> dict[str, Any]:
             summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=adapter, spider=self.spider,
@@ -182,14 +212,33 @@ class Experiment:
         entry, _ = self._timed(f"evaluate {label}", stage, label, compute, count=count)
         link_tree(entry / "evals" / label, self.run_dir / "evals" / label)
 
-    def _train_stage(self, variant: LoraVariant) -> dict[str, Any]:
-        from tradeoff_ray.train.ray_train import train_variant
+    def _eval_key(self, label: str, adapter: Path | None, tasks: tuple[str, ...] = ("sql", "mmlu")) -> Stage:
+        """The eval stage of `label`: its key hashes the data, model, adapter weights and eval settings."""
+        if label == GOLD:
+            tasks, weights = ("sql",), "gold"
+        elif adapter is None:
+            weights = "base"
+        elif not any(Path(adapter).glob("adapter_*")):
+            weights = "missing"  # not trained yet: a key no finished stage has
+        else:
+            weights = adapter_digest(adapter)
+        settings = eval_settings(self.cfg)
+        if label == GOLD:  # the gold check does not depend on the model or the generation settings
+            settings = {k: settings["eval"][k] for k in ("sql_timeout_s", "max_rows", "keep_distinct")}
+        key = stable_hash(self.data_key, self.model_key if label != GOLD else "", weights, settings, tasks)
+        return Stage(f"eval-{label}", key)
 
+    def _train_stage_id(self, variant: LoraVariant) -> Stage:
         train_settings = {k: v for k, v in self.cfg.training.model_dump(mode="json").items() if k != "variants"}
         key = stable_hash(self.data_key, self.model_key, variant.model_dump(mode="json"),
                           self.cfg.prompt.model_dump(mode="json"),
                           {k: train_settings[k] for k in ("num_workers",)})
-        stage = Stage(f"train-{variant.name}", key)
+        return Stage(f"train-{variant.name}", key)
+
+    def _train_stage(self, variant: LoraVariant) -> dict[str, Any]:
+        from tradeoff_ray.train.ray_train import train_variant
+
+        stage = self._train_stage_id(variant)
 
         def compute(entry: Path) -> dict[str, Any]:
             return {"result": train_variant(self.cfg, variant, run_dir=entry, spider=self.spider)}

@@ -1,6 +1,7 @@
 """`tradeoff-ray run [CONFIG] [--resume RUN_DIR]`: the whole experiment, stage-cached and resumable."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def resolve(config: Path | None, resume: Path | None, overrides: list[str]) -> t
 
 def execute(config: Path | None = None, resume: Path | None = None, overrides: list[str] | None = None) -> Path:
     """Run the experiment and return its run directory."""
+    from tradeoff_ray.data import notices
     from tradeoff_ray.experiment import Experiment
     from tradeoff_ray.ray_session import describe_target, ray_session
     from tradeoff_ray.rundir import check_inputs, new_run_dir, save_config
@@ -32,14 +34,21 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     cfg, run_dir = resolve(config, resume, overrides or [])
     check_can_train(cfg, [] if cfg.tune.enabled else cfg.training.variants)  # fail before any work
     check_inputs(cfg)  # Ray address, data and model: fail in seconds, before Ray or a run dir
-    print(f"[run] {cfg.name}: model {cfg.model.name}, {len(cfg.training.variants)} variant(s)"
-          f"{', Tune sweep' if cfg.tune.enabled else ''}, on {describe_target(cfg.ray)}", flush=True)
-    with ray_session(cfg.ray):
-        if run_dir is None:
-            run_dir = new_run_dir(cfg)
-        else:
-            save_config(cfg, run_dir)
-        Experiment(cfg, run_dir).run()
+    if run_dir is None:
+        run_dir = new_run_dir(cfg)
+    else:
+        save_config(cfg, run_dir)
+    experiment = Experiment(cfg, run_dir)
+    with notices.held():  # the estimate is the first line; the data loaders' notices follow it
+        estimate = experiment.prepare()
+        # Every stage cached: nothing needs Ray, and starting it is most of a rerun's time (checkpoint
+        # evaluations are not in the plan, so they keep Ray).
+        needs_ray = not estimate.all_cached() or cfg.eval.evaluate_checkpoints
+        where = f"on {describe_target(cfg.ray)}" if needs_ray else "no Ray needed"
+        print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
+              f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, {where}", flush=True)
+    with ray_session(cfg.ray) if needs_ray else contextlib.nullcontext():
+        experiment.run()
     _print_headline(run_dir)
     return run_dir
 

@@ -6,8 +6,10 @@ per step instead of the whole sequence), and `torch.inference_mode` — plus sha
 prompts are batched in token order, so a batch's prompts share a long prefix (Spider: system
 prompt + schema of one database; k-shot MMLU: header + exemplars of one subject), which is run
 once and its KV cache repeated over the batch; only the rest (the question) is run per row. On a
-CPU, where the prompt's forward pass is most of the cost, that is several times faster. fp32 on
-CPU (about 4x faster than bf16 there), bf16 on GPU.
+CPU, where the prompt's forward pass is most of the cost, that is several times faster. On CPU,
+greedy decoding is the engine's own loop, which drops a row from the batch once it has ended
+(transformers' `generate` decodes finished rows until the batch's longest one ends). fp32 on CPU
+(about 4x faster than bf16 there), bf16 on GPU.
 
 Log-likelihood: when a continuation is one token (" A".." D" for MMLU with most tokenizers) the
 context is run once and the next-token log-probs of all its continuations are read off the last
@@ -153,17 +155,12 @@ class HfEngine:
 
     def _generate_batch(self, seqs: list[list[int]], max_new_tokens: int,
                         stop: list[str]) -> tuple[list[str], list[int]]:
-        import torch
-        from transformers import GenerationConfig
+        new = (self._greedy_dropping_finished(seqs, max_new_tokens, stop) if self.device == "cpu"
+               else self._hf_generate(seqs, max_new_tokens, stop))
+        return self._texts(new, stop)
 
-        input_ids, attention, cache, _ = self._prefix_inputs(seqs)
-        gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
-                                   eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id,
-                                   stop_strings=stop or None)
-        with torch.inference_mode():
-            seq = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gen_cfg,
-                                      past_key_values=cache, tokenizer=self.tokenizer if stop else None)
-        new = seq[:, input_ids.shape[1]:].tolist()
+    def _texts(self, new: list[list[int]], stop: list[str]) -> tuple[list[str], list[int]]:
+        """(text, tokens generated) per row: up to and including an end-of-turn token, cut at a stop string."""
         texts, counts = [], []
         ends = set(self.eos_ids)
         for row in new:
@@ -179,6 +176,63 @@ class HfEngine:
             texts.append(truncate_at_stop(text, stop))
             counts.append(n)
         return texts, counts
+
+    def _hf_generate(self, seqs: list[list[int]], max_new_tokens: int, stop: list[str]) -> list[list[int]]:
+        """transformers' `generate` (GPU): finished rows ride along padded, which costs little there."""
+        import torch
+        from transformers import GenerationConfig
+
+        input_ids, attention, cache, _ = self._prefix_inputs(seqs)
+        gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, use_cache=True,
+                                   eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id,
+                                   stop_strings=stop or None)
+        with torch.inference_mode():
+            seq = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=gen_cfg,
+                                      past_key_values=cache, tokenizer=self.tokenizer if stop else None)
+        return seq[:, input_ids.shape[1]:].tolist()
+
+    def _greedy_dropping_finished(self, seqs: list[list[int]], max_new_tokens: int,
+                                  stop: list[str]) -> list[list[int]]:
+        """Greedy decoding that removes a row from the batch (and its KV cache) once it has ended.
+
+        On a CPU every decode step costs in proportion to the rows in it; `generate` keeps finished rows
+        until the longest one ends, so a batch of SQL answers of 20 to 128 tokens paid for 128 steps of
+        every row. A row ends at an end-of-turn token, at a stop string, or at the budget — the same
+        tokens `generate` produces (tests compare them)."""
+        import torch
+
+        input_ids, attention, cache, p = self._prefix_inputs(seqs)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        ids, pos = input_ids[:, p:], positions[:, p:]
+        ends = set(self.eos_ids)
+        out: list[list[int]] = [[] for _ in seqs]
+        live = list(range(len(seqs)))  # original row of each batch row still decoding
+        kwargs = {"logits_to_keep": 1} if self._keeps_logits else {}
+        with torch.inference_mode():
+            for _ in range(max_new_tokens):
+                res = self.model(input_ids=ids, attention_mask=attention, position_ids=pos, past_key_values=cache,
+                                 use_cache=True, **kwargs)
+                cache = res.past_key_values
+                tokens = res.logits[:, -1, :].argmax(-1).tolist()
+                keep = []
+                for j, tok in enumerate(tokens):
+                    row = out[live[j]]
+                    row.append(tok)
+                    if tok in ends or (stop and _ends_with_stop(self.tokenizer, row, stop)):
+                        continue
+                    keep.append(j)
+                if not keep:
+                    break
+                if len(keep) < len(live):
+                    index = torch.tensor(keep, device=attention.device)
+                    cache.batch_select_indices(index)
+                    attention, pos = attention[index], pos[index]
+                    live = [live[j] for j in keep]
+                    tokens = [tokens[j] for j in keep]
+                ids = torch.tensor([[t] for t in tokens], dtype=torch.long, device=attention.device)
+                pos = pos[:, -1:] + 1
+                attention = torch.cat([attention, torch.ones_like(attention[:, :1])], dim=1)
+        return out
 
     # ---------------------------------------------------------------------------------------- log-likelihood
 
@@ -263,6 +317,13 @@ class HfEngine:
                 ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
                 mask[r, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
+
+
+def _ends_with_stop(tokenizer: Any, row: list[int], stop: list[str]) -> bool:
+    """Whether the decoded row holds a stop string (decoding the last few tokens is enough: the stop string
+    must end in the newest one, earlier tokens were checked before)."""
+    tail = tokenizer.decode(row[-(max(len(s) for s in stop) + 1):], skip_special_tokens=True)
+    return any(s and s in tail for s in stop)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

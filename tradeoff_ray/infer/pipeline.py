@@ -295,6 +295,7 @@ def _collect(ds: Any, *, total: int, task: str, partial: Path | None = None) -> 
 
     out: list[Row] = []
     t0 = last = time.perf_counter()
+    first: tuple[int, float] | None = None  # (rows, seconds) when the first rows arrived
     sink = None
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
@@ -307,9 +308,10 @@ def _collect(ds: Any, *, total: int, task: str, partial: Path | None = None) -> 
                 sink.writelines(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rows)
                 sink.flush()
             now = time.perf_counter()
+            first = first or (len(out), now - t0)
             if now - last >= PROGRESS_EVERY_S or len(out) == total:
                 last = now
-                print(progress_line(task, len(out), total, now - t0), file=sys.stderr, flush=True)
+                print(progress_line(task, len(out), total, now - t0, first=first), file=sys.stderr, flush=True)
     finally:
         if sink is not None:
             sink.close()
@@ -318,9 +320,16 @@ def _collect(ds: Any, *, total: int, task: str, partial: Path | None = None) -> 
     return out
 
 
-def progress_line(task: str, done: int, total: int, elapsed: float) -> str:
+def progress_line(task: str, done: int, total: int, elapsed: float, *,
+                  first: tuple[int, float] | None = None) -> str:
+    """Counts, rate and ETA. With `first` (rows, seconds when the first rows arrived) the ETA uses the rate
+    since then: actor start-up and model load, paid before the first rows, would inflate it several-fold."""
     rate = done / elapsed if elapsed > 0 else 0.0
-    eta = (total - done) / rate if rate > 0 else float("nan")
+    steady = rate
+    if first is not None:
+        rows0, t_first = first
+        steady = (done - rows0) / (elapsed - t_first) if done > rows0 and elapsed > t_first else 0.0
+    eta = (total - done) / steady if steady > 0 else (0.0 if done >= total else float("nan"))
     eta_s = "?" if eta != eta else f"{int(eta // 60)}m{int(eta % 60):02d}s"
     return f"[eval {task}] {done}/{total} rows · {rate:.2f} q/s · elapsed {elapsed:.0f}s · ETA {eta_s}"
 

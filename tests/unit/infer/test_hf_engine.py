@@ -112,3 +112,22 @@ def test_shared_prefix_reuse_changes_nothing(tiny_model_dir):
     assert reuse.loglikelihood(requests) == pytest.approx(alone.loglikelihood(requests), abs=1e-4)
     assert reuse.loglikelihood(requests) == pytest.approx(
         [_reference_loglikelihood(alone, c, x) for c, x in requests], abs=1e-4)
+
+
+def test_greedy_loop_that_drops_finished_rows_matches_generate(engines):
+    """The CPU loop removes ended rows from the batch: without stops every row gets the text and count that
+    `generate` gives; a stop string ends its row early (the text is the free run's text before the stop)
+    while the other rows of the batch go on unchanged."""
+    from tradeoff_ray.infer.engine import encode_text
+
+    engine = engines[0]
+    seqs = [encode_text(engine.tokenizer, p) for p in PROMPTS[:4]]
+    free = engine._texts(engine._hf_generate(seqs, 12, []), [])
+    assert engine._texts(engine._greedy_dropping_finished(seqs, 12, []), []) == free
+    row = max(range(4), key=lambda i: len(set(free[0][i])))  # the most varied completion
+    stop = [free[0][row][len(free[0][row]) // 2:len(free[0][row]) // 2 + 2]]
+    texts, counts = engine._texts(engine._greedy_dropping_finished(seqs, 12, stop), stop)
+    assert texts == [t[:t.find(stop[0])] if stop[0] in t else t for t in free[0]]
+    assert counts[row] < 12
+    assert [c for i, c in enumerate(counts) if stop[0] not in free[0][i]] == [
+        c for i, c in enumerate(free[1]) if stop[0] not in free[0][i]]
