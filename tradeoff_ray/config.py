@@ -236,8 +236,11 @@ class EvalConfig(_Section):
     batch_size: int = Field(32, ge=1, description="Prompts per generation batch (HF engine; sorted by length).")
     max_new_tokens: int = Field(160, ge=8, description="Generation budget for one SQL answer.")
     mmlu_shots: list[int] = Field(default_factory=lambda: [0], description="k-shot settings to score, e.g. [0, 5].")
-    mmlu_mode: Literal["loglikelihood", "generative"] = Field(
-        "loglikelihood", description="loglikelihood = harness-style letter scoring; generative = parse an answer."
+    mmlu_mode: Literal["loglikelihood", "cloze", "generative"] = Field(
+        "loglikelihood", description="loglikelihood = harness-style letter scoring (one prefill per question); "
+        "cloze = log-likelihood of each option's text after 'Answer:', divided by its length in characters "
+        "(lm-eval's acc_norm; for small models that are at chance on letters; four continuations to score); "
+        "generative = parse an answer."
     )
     mmlu_chat_template: bool = Field(False, description="Wrap MMLU prompts in the chat template (harness: off).")
     sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Per-query execution timeout (progress handler).")

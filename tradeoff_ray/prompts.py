@@ -90,6 +90,19 @@ def mmlu_prompt(q: McQuestion, exemplars: Sequence[McQuestion]) -> str:
     return head + shots + format_mc_question(q, with_answer=False)
 
 
+def mmlu_cloze_prompt(q: McQuestion, exemplars: Sequence[McQuestion]) -> str:
+    """Cloze form: no lettered options; the continuations are the options' texts (`mmlu_cloze_continuations`)."""
+    head = f"The following are questions (with answers) about {subject_title(q.subject)}.\n\n"
+    shots = "".join(f"Question: {e.question.strip()}\nAnswer: {str(e.choices[e.answer_index]).strip()}\n\n"
+                    for e in exemplars)
+    return head + shots + f"Question: {q.question.strip()}\nAnswer:"
+
+
+def mmlu_cloze_continuations(q: McQuestion) -> tuple[str, ...]:
+    """' <option text>' for each option (word-boundary space in the continuation, as for letters)."""
+    return tuple(f" {str(c).strip()}" for c in q.choices)
+
+
 def mmlu_chat_prompt(tokenizer: Any, q: McQuestion, exemplars: Sequence[McQuestion]) -> str:
     """The same question wrapped as one user turn of the chat template (optional mode)."""
     content = mmlu_prompt(q, exemplars).removesuffix("Answer:").rstrip()

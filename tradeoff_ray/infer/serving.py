@@ -27,8 +27,7 @@ from tradeoff_ray.infer.engine import (
     GenerateRequest,
     StreamingEngine,
 )
-from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, SQL_STOP, Row
-from tradeoff_ray.prompts import MMLU_CONTINUATIONS
+from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, SQL_STOP, Row, row_continuations
 
 SERVE_COLUMNS = {
     "task": "'sql' or 'mmlu'",
@@ -83,14 +82,14 @@ def row_request(row: Row, *, max_new_tokens: int, mmlu_mode: str) -> GenerateReq
     if row["task"] == "mmlu":
         if mmlu_mode == "generative":
             return GenerateRequest(row["prompt"], MMLU_GENERATIVE_MAX_NEW_TOKENS, ("\n\n",), adapter)
-        return ChoiceRequest(row["prompt"], tuple(MMLU_CONTINUATIONS), adapter)
+        return ChoiceRequest(row["prompt"], tuple(row_continuations(row)), adapter)
     raise ValueError(f"row task {row['task']!r} is not one of {sorted(TASK_ORDER)}")
 
 
 def finish_row(row: Row, result: Generation | Choice | Failed, *, mmlu_mode: str) -> Row:
     """The row plus what its task records (the same columns `stages.generate_rows` / `mmlu_*_rows` add);
     a `Failed` request becomes an error row (`engine_error`), scored as wrong, never dropped."""
-    from tradeoff_ray.score.mmlu_score import choose_letter, extract_letter
+    from tradeoff_ray.score.mmlu_score import choose_option, extract_letter
 
     if isinstance(result, Failed):
         if row["task"] == "sql":
@@ -102,7 +101,7 @@ def finish_row(row: Row, result: Generation | Choice | Failed, *, mmlu_mode: str
         return {**row, "raw_generation": result.text, "n_new_tokens": int(result.n_new_tokens),
                 "gen_s": float(result.seconds)}
     if isinstance(result, Choice):
-        pred = choose_letter(result.logprobs)
+        pred = choose_option(result.logprobs, row_continuations(row), normalize=bool(row.get("normalize")))
         return {**row, "logprobs": [float(x) for x in result.logprobs], "pred": pred,
                 "correct": int(pred == row["answer"]), "raw_generation": None, "gen_s": float(result.seconds)}
     pred = extract_letter(result.text, list(row["choices"]))

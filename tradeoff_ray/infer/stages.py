@@ -17,7 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, Row, loglikelihood_requests, question_hardness
+from tradeoff_ray.infer.tasks import (MMLU_GENERATIVE_MAX_NEW_TOKENS, Row, loglikelihood_requests, question_hardness,
+                                     row_continuations)
 from tradeoff_ray.records import MmluResult, SqlResult
 
 # --------------------------------------------------------------------------------------------- engines
@@ -94,8 +95,8 @@ def score_sql_rows(scorer: Any, rows: list[Row], *, extract: bool = True) -> lis
 
 
 def mmlu_loglikelihood_rows(engine: Any, rows: list[Row]) -> list[Row]:
-    """Rows plus the four letter log-probs, the chosen letter (argmax) and correct (0/1)."""
-    from tradeoff_ray.score.mmlu_score import choose_letter
+    """Rows plus the four continuation log-probs, the chosen letter and correct (0/1)."""
+    from tradeoff_ray.score.mmlu_score import choose_option
 
     if not rows:
         return []
@@ -106,7 +107,7 @@ def mmlu_loglikelihood_rows(engine: Any, rows: list[Row]) -> list[Row]:
     out = []
     for i, r in enumerate(rows):
         lp = [float(x) for x in scores[4 * i:4 * i + 4]]
-        pred = choose_letter(lp)
+        pred = choose_option(lp, row_continuations(r), normalize=bool(r.get("normalize")))
         out.append({**r, "logprobs": lp, "pred": pred, "correct": int(pred == r["answer"]),
                     "raw_generation": None, "gen_s": share})
     return out

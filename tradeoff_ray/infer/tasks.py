@@ -16,6 +16,8 @@ from tradeoff_ray.config import ExperimentConfig
 from tradeoff_ray.data.types import McQuestion, MmluData, SpiderData, SqlExample
 from tradeoff_ray.prompts import (
     MMLU_CONTINUATIONS,
+    mmlu_cloze_continuations,
+    mmlu_cloze_prompt,
     mmlu_chat_prompt,
     mmlu_prompt,
     prompt_hash,
@@ -84,21 +86,30 @@ def mmlu_rows(cfg: ExperimentConfig, mmlu: MmluData, tokenizer: Any,
     for shots in cfg.eval.mmlu_shots:
         for q in questions:
             exemplars = [e for e in mmlu.dev_exemplars(q.subject, shots) if e.example_id != q.example_id]
-            if cfg.eval.mmlu_chat_template:
+            continuations = MMLU_CONTINUATIONS
+            if cfg.eval.mmlu_mode == "cloze":
+                prompt, continuations = mmlu_cloze_prompt(q, exemplars), mmlu_cloze_continuations(q)
+            elif cfg.eval.mmlu_chat_template:
                 prompt = mmlu_chat_prompt(tokenizer, q, exemplars)
             else:
                 prompt = mmlu_prompt(q, exemplars)
             rows.append({
                 "example_id": q.example_id, "subject": q.subject, "category": q.category, "shots": int(shots),
                 "exemplars": len(exemplars), "answer": q.answer, "choices": list(q.choices), "prompt": prompt,
-                "prompt_hash": prompt_hash(prompt),
+                "prompt_hash": prompt_hash(prompt), "continuations": list(continuations),
+                "normalize": cfg.eval.mmlu_mode == "cloze",
             })
     return rows
 
 
+def row_continuations(row: Row) -> list[str]:
+    """The continuations an MMLU row scores: ' A'..' D', or the options' texts in cloze mode."""
+    return list(row.get("continuations") or MMLU_CONTINUATIONS)
+
+
 def loglikelihood_requests(row: Row) -> list[tuple[str, str]]:
-    """The four (context, continuation) pairs of an MMLU row: the prompt ending in 'Answer:' and ' A'..' D'."""
-    return [(row["prompt"], c) for c in MMLU_CONTINUATIONS]
+    """The four (context, continuation) pairs of an MMLU row: its prompt and each continuation."""
+    return [(row["prompt"], c) for c in row_continuations(row)]
 
 
 def by_prompt(rows: list[Row]) -> list[Row]:

@@ -47,6 +47,14 @@ def choose_letter(logprobs: Sequence[float]) -> str | None:
     return None if best_i is None else LETTERS[best_i]
 
 
+def choose_option(logprobs: Sequence[float], continuations: Sequence[str], *, normalize: bool) -> str | None:
+    """The predicted letter: argmax of the log-probs, or (cloze, `normalize`) of log-prob per character of
+    each continuation, as lm-evaluation-harness's acc_norm does, so long options are not penalised."""
+    if not normalize:
+        return choose_letter(logprobs)
+    return choose_letter([float(lp) / max(1, len(c)) for lp, c in zip(logprobs, continuations)])
+
+
 def extract_letter(text: str | None, choices: Sequence[str]) -> str | None:
     """The option a generated answer names, or None.
 

@@ -127,3 +127,47 @@ def test_generative_mmlu_reads_the_letter(tiny_cfg, tiny_mmlu_data):
     _, results = evaluate_rows_local(tiny_cfg, label="t", engine=AnswerC(), mmlu=rows)
     assert {r.pred for r in results} == {"C"} and all(r.raw_generation == " The answer is C." for r in results)
     assert sum(r.correct for r in results) == sum(r.answer == "C" for r in results)
+
+
+class ClozeEngine:
+    """Log-likelihood = -len(continuation) (every character costs the same), except that the right option
+    of each question costs a little less per character than the others."""
+
+    def __init__(self, right: dict[str, str]):
+        self.right = right
+
+    def loglikelihood(self, requests):
+        out = []
+        for ctx, cont in requests:
+            per_char = 0.5 if any(q in ctx and cont.strip() == a for q, a in self.right.items()) else 1.0
+            out.append(-per_char * len(cont))
+        return out
+
+    def describe(self):
+        return "cloze"
+
+
+def test_cloze_scores_the_option_texts_normalised_by_length(tiny_cfg, tiny_mmlu_data):
+    import dataclasses as dc
+
+    from tradeoff_ray.data.types import MmluData
+
+    cfg = tiny_cfg.model_copy(update={"eval": tiny_cfg.eval.model_copy(update={"mmlu_mode": "cloze"})})
+    # the right options are the longest, so a raw sum of log-probs would never pick them
+    splits = {"test": {s: [dc.replace(q, choices=tuple(c + (" extra words" * 5 if "ABCD"[j] == q.answer else "")
+                                                       for j, c in enumerate(q.choices)))
+                           for q in qs] for s, qs in tiny_mmlu_data.splits["test"].items()},
+              "dev": tiny_mmlu_data.splits["dev"]}
+    data = MmluData(splits=splits, subject_category=tiny_mmlu_data.subject_category)
+    rows = mmlu_rows(cfg, data, None)
+    assert all("\nA. " not in r["prompt"] and r["prompt"].endswith("Answer:") for r in rows)
+    q0 = data.splits["test"]["philosophy"][0]
+    row = next(r for r in rows if r["example_id"] == q0.example_id and r["shots"] == 0)
+    assert row["continuations"] == [f" {c}" for c in q0.choices]
+    right = {q.question: q.choices[q.answer_index] for qs in splits["test"].values() for q in qs}
+    _, scored = evaluate_rows_local(cfg, label="t", engine=ClozeEngine(right), mmlu=rows)
+    assert scored and all(r.correct == 1 for r in scored)
+    # one-shot cloze exemplars answer with the option's text, never a letter
+    one = next(r for r in rows if r["shots"] == 1)
+    shot = data.dev_exemplars(one["subject"], 1)[0]
+    assert f"Answer: {shot.choices[shot.answer_index]}\n" in one["prompt"]

@@ -73,3 +73,12 @@ def test_mixed_shots_are_refused():
     b = MmluResult(**{**a.__dict__, "shots": 5})
     with pytest.raises(ValueError, match="shots"):
         mmlu_accuracy([a, b])
+
+
+def test_cloze_choice_is_normalised_by_continuation_length():
+    from tradeoff_ray.score.mmlu_score import choose_option
+
+    conts = [" a cat", " the largest mammal of the ocean"]
+    lps = [-6.0, -16.0]  # 1.0 per char vs 0.5 per char
+    assert choose_option(lps, conts, normalize=False) == "A"
+    assert choose_option(lps, conts, normalize=True) == "B"
