@@ -98,12 +98,24 @@ class PromptConfig(_Section):
     use_chat_template: bool = Field(True, description="Render SQL prompts with the tokenizer's chat template.")
 
 
+LEARNING_RATE = {"lora": 2e-4, "full": 1e-5}  # LoRA tolerates 1e-4..3e-4; full fine-tuning of every weight ~1e-5
+
+
 class LoraVariant(_Section):
+    """One training recipe: a LoRA/QLoRA adapter (`method: lora`) or a full fine-tune (`method: full`)."""
+
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Variant name (used in paths and tables).")
+    method: Literal["lora", "full"] = Field(
+        "lora", description="lora = train a LoRA adapter on frozen weights (QLoRA with quantization: nf4); full = "
+        "train every weight (fp32 master weights with bf16 autocast on GPU, ~16 bytes per parameter: 24 GB for "
+        "1.5B, so one GPU holds up to ~7B with gradient checkpointing, which full turns on). r/alpha/dropout/"
+        "target_modules are ignored for full.")
     r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
     alpha: float = Field(32, gt=0, description="LoRA alpha; usually 2 x r.")
     dropout: float = Field(0.05, ge=0.0, lt=1.0, description="LoRA dropout; 0.05-0.1 for fine-tuning.")
-    learning_rate: float = Field(2e-4, gt=0, lt=1, description="Peak learning rate (LoRA tolerates 1e-4..3e-4).")
+    learning_rate: float = Field(
+        None, gt=0, lt=1, validate_default=False,
+        description="Peak learning rate; unset = 2e-4 for lora (LoRA tolerates 1e-4..3e-4), 1e-5 for full.")
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps. Set this or num_epochs.")
     num_epochs: float | None = Field(None, gt=0, description="Epochs over the training set. Set this or max_steps.")
     target_modules: list[str] = Field(
@@ -139,7 +151,18 @@ class LoraVariant(_Section):
     def _one_length(self) -> "LoraVariant":
         if (self.max_steps is None) == (self.num_epochs is None):
             raise ValueError("set exactly one of max_steps or num_epochs")
+        if self.method == "full" and self.quantization != "none":
+            raise ValueError(f"variant {self.name!r}: method full trains every weight, which 4-bit NF4 weights "
+                             "cannot be; set quantization: none (or method: lora for QLoRA)")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_learning_rate(cls, raw: Any) -> Any:
+        """The learning-rate default depends on the method: fill it in before validation."""
+        if isinstance(raw, dict) and raw.get("learning_rate") is None:
+            raw = {**raw, "learning_rate": LEARNING_RATE.get(raw.get("method") or "lora", LEARNING_RATE["lora"])}
+        return raw
 
 
 def _per_seed(variant: LoraVariant) -> list[LoraVariant]:

@@ -25,6 +25,7 @@ from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
 from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
+from tradeoff_ray.train.ray_train import weights_dirname
 
 # Settings that change only how fast evaluation runs, not what it produces.
 _EVAL_RESOURCE_FIELDS = {"generation_actors", "scorer_actors", "cpus_per_generation_actor",
@@ -47,8 +48,15 @@ def data_cache_key(cfg: ExperimentConfig, spider: Any, mmlu: Any, dev: list, mml
                        cfg.data.model_dump(mode="json"), files_digest(spider_files(spider) + mmlu_files(mmlu)))
 
 
+def weights_files(weights_dir: Path) -> list[Path]:
+    """The files that identify trained weights: a peft adapter's, or a full model's config and safetensors."""
+    d = Path(weights_dir)
+    found = sorted(d.glob("adapter_*"))
+    return found or ([d / "config.json", *sorted(d.glob("*.safetensors"))] if (d / "config.json").is_file() else [])
+
+
 def adapter_digest(adapter_dir: Path) -> str:
-    return stable_hash(*(file_hash(p) for p in sorted(Path(adapter_dir).glob("adapter_*"))))
+    return stable_hash(*(file_hash(p) for p in weights_files(adapter_dir)))
 
 
 class Experiment:
@@ -112,7 +120,7 @@ class Experiment:
             trained = self._cached(train_stage)
             plan.append(StageWork("train", f"train {variant.name}",
                                   {"examples": steps * per_step, "validation": n_val * validations}, trained))
-            adapter = self.cache.path(train_stage) / "train" / variant.name / "adapter"
+            adapter = self.cache.path(train_stage) / "train" / variant.name / weights_dirname(variant)
             plan.append(StageWork("eval", f"evaluate {variant.name}", evals,
                                   trained and self._cached(self._eval_key(variant.name, adapter))))
         plan.append(StageWork("report", "analysis and report", {}))
@@ -218,7 +226,7 @@ class Experiment:
             tasks, weights = ("sql",), "gold"
         elif adapter is None:
             weights = "base"
-        elif not any(Path(adapter).glob("adapter_*")):
+        elif not weights_files(adapter):
             weights = "missing"  # not trained yet: a key no finished stage has
         else:
             weights = adapter_digest(adapter)
@@ -247,7 +255,8 @@ class Experiment:
         link_tree(entry / "train" / variant.name, self.run_dir / "train" / variant.name)
         result = dict(marker["result"])
         diverged = result.get("status") == DIVERGED
-        result["adapter_path"] = None if diverged else str(self.run_dir / "train" / variant.name / "adapter")
+        result["adapter_path"] = None if diverged else str(self.run_dir / "train" / variant.name
+                                                            / weights_dirname(variant))
         return result
 
     def _skip_diverged(self, variant: LoraVariant, result: dict[str, Any]) -> None:
@@ -265,7 +274,7 @@ class Experiment:
         root = self.run_dir / "train" / variant / "checkpoints"
         found = {}
         for d in root.glob("step-*"):
-            if (d / "adapter_config.json").exists():
+            if weights_files(d):
                 found[int(d.name.split("-", 1)[1])] = d
         return found
 

@@ -109,7 +109,7 @@ def config_summary(config: dict[str, Any]) -> dict[str, Any]:
     variants = []
     for v in (config.get("training") or {}).get("variants") or []:
         if isinstance(v, dict):
-            variants.append({k: v.get(k) for k in ("name", "r", "alpha", "dropout", "learning_rate", "max_steps",
+            variants.append({k: v.get(k) for k in ("name", "method", "r", "alpha", "dropout", "learning_rate", "max_steps",
                                                    "num_epochs", "quantization", "per_device_batch_size",
                                                    "gradient_accumulation_steps", "save_steps", "target_modules")})
     tune = config.get("tune") or {}

@@ -36,13 +36,13 @@ def label_for(adapter: Path | None) -> str:
 
 def main(config: Path | None = None, adapter: Path | None = None, out: Path | None = None,
          overrides: list[str] | None = None) -> int:
-    from tradeoff_ray.infer.adapters import check_adapter_dir
+    from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir
     from tradeoff_ray.infer.pipeline import evaluate
     from tradeoff_ray.ray_session import describe_target, ray_session
     from tradeoff_ray.rundir import check_inputs, new_run_dir
 
     cfg = load_config(config, overrides)
-    if adapter is not None:
+    if adapter is not None and not is_full_model_dir(adapter):  # a fully fine-tuned model dir serves as it is
         check_adapter_dir(adapter)  # fail before starting Ray
     label = label_for(adapter)
     spider, mmlu = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage

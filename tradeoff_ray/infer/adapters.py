@@ -1,4 +1,5 @@
 """LoRA adapters for evaluation: identify them by content, merge them into the base once, cache the result.
+A fully fine-tuned model (`method: full`) is served from its own directory: nothing to merge.
 
 Serving a merged model is the default on every engine: it runs at the base model's speed and leaves
 no room for the failure the issue warns about (a serving stack that silently runs the base model
@@ -56,6 +57,35 @@ def adapter_rank(adapter_dir: str | Path) -> int:
     cfg = json.loads((check_adapter_dir(adapter_dir) / "adapter_config.json").read_text())
     ranks = [int(cfg.get("r") or 0)] + [int(v) for v in (cfg.get("rank_pattern") or {}).values()]
     return max(ranks)
+
+
+def is_full_model_dir(path: str | Path) -> bool:
+    """A fully fine-tuned model (`method: full`): an HF model directory, not a peft adapter."""
+    path = Path(path)
+    return (path / "config.json").is_file() and not (path / "adapter_config.json").is_file()
+
+
+def weights_hash(weights_dir: str | Path) -> str:
+    """Identity of trained weights: `adapter_hash` of an adapter, else the sha256 of a full model's config
+    and safetensors files."""
+    if not is_full_model_dir(weights_dir):
+        return adapter_hash(weights_dir)
+    path = Path(weights_dir)
+    h = hashlib.sha256()
+    for f in [path / "config.json", *sorted(path.glob("*.safetensors"))]:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def served_model(base: ResolvedModel, weights_dir: str | Path, *, cache_root: Path) -> ResolvedModel:
+    """What serves trained weights: a full model's own directory, or the base with the adapter merged in."""
+    if is_full_model_dir(weights_dir):
+        path = Path(weights_dir).resolve()
+        return ResolvedModel(str(path), key=f"full-{weights_hash(path)}", description=f"fully fine-tuned {path}")
+    return merged_model_dir(base, weights_dir, cache_root=cache_root)
 
 
 def _safe(key: str) -> str:

@@ -65,7 +65,7 @@ class ServePlan:
             return "gold predictions (no model)"
         s = self.spec
         device = "GPU" if self.gpus_per_actor else "CPU"
-        how = "" if not self.adapter else (" + merged LoRA" if self.merged else " + unmerged LoRA (vLLM)")
+        how = "" if not self.adapter else (" + merged LoRA" if self.merged else " (its own weights)")
         return f"{s.kind} on {device}: {self.model}{how} [{s.model_path}]"
 
 
@@ -93,7 +93,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if adapter_dir is not None:
             raise UserError("label 'gold' scores the gold SQL against itself; it takes no adapter")
         return ServePlan(engine=GOLD, reason="label 'gold': predictions are the gold SQL", spec=None, model="none")
-    from tradeoff_ray.infer.adapters import adapter_hash, check_adapter_dir
+    from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir, weights_hash
     from tradeoff_ray.models import cache_root, resolve_model
 
     engine, reason = select_engine(cfg.eval)
@@ -101,9 +101,9 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
     base = resolve_model(cfg.model)
     served, digest, merged = base, None, False
     if adapter_dir is not None:
-        adapter = check_adapter_dir(adapter_dir)
-        digest = adapter_hash(adapter)
-        served, merged = _merge(base, adapter, cache_root(cfg.model)), True
+        adapter = Path(adapter_dir) if is_full_model_dir(adapter_dir) else check_adapter_dir(adapter_dir)
+        digest = weights_hash(adapter)
+        served, merged = _merge(base, adapter, cache_root(cfg.model)), not is_full_model_dir(adapter)
     gpu = engine == "vllm" or gpu_present()[0]
     gpus = cfg.eval.gpus_per_generation_actor if gpu else 0.0
     if engine == "vllm" and gpus <= 0:
@@ -123,8 +123,10 @@ def _merge(base: Any, adapter: Path, root: Path) -> Any:
     written under `model.cache_dir`, which on a cluster must be storage every node reads."""
     import torch
 
-    from tradeoff_ray.infer.adapters import merged_model_dir
+    from tradeoff_ray.infer.adapters import is_full_model_dir, merged_model_dir, served_model
 
+    if is_full_model_dir(adapter):
+        return served_model(base, adapter, cache_root=root)
     if not torch.cuda.is_available():
         import ray
 

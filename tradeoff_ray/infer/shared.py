@@ -120,14 +120,22 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
         from tradeoff_ray.data.mmlu import load_mmlu
 
         mmlu = load_mmlu(cfg.data)
+    from tradeoff_ray.infer.adapters import is_full_model_dir
+
     merged = pool is None and engine is None and cfg.eval.adapters == "merged"
+    # fully fine-tuned models are whole models: each is served by its own engine, never as a LoRA
+    full = {} if engine is not None else {label: a for label, a in rest.items() if a is not None and is_full_model_dir(a)}
+    lora = {label: a for label, a in rest.items() if label not in full}
     if merged:
-        groups = [({label: adapter}, merged_spec(cfg, adapter)) for label, adapter in rest.items()]
+        groups = [({label: adapter}, merged_spec(cfg, adapter), True) for label, adapter in rest.items()]
     else:
-        groups = [(rest, pool.spec if pool is not None else (None if engine is not None else shared_spec(cfg, rest)))]
-    for group, spec in groups:
-        out.update(_serve_group(cfg, group, spec=spec, merged=merged, out_dir=out_dir, spider=spider, mmlu=mmlu,
-                                tasks=tasks, stage=stage, pool=pool, engine=engine))
+        groups = [({label: a}, merged_spec(cfg, a), True) for label, a in full.items()]
+        if lora:
+            groups.insert(0, (lora, pool.spec if pool is not None else (None if engine is not None
+                                                                        else shared_spec(cfg, lora)), False))
+    for group, spec, own_engine in groups:
+        out.update(_serve_group(cfg, group, spec=spec, merged=own_engine, out_dir=out_dir, spider=spider, mmlu=mmlu,
+                                tasks=tasks, stage=stage, pool=None if own_engine else pool, engine=engine))
     return out
 
 
@@ -313,18 +321,20 @@ def _write_label(cfg: ExperimentConfig, label: str, adapter: Path | None, *, out
                  missing: list[SqlResult], served: str, shared: dict, merged: bool, spider: SpiderData | None,
                  mmlu: MmluData | None, tasks: Sequence[str]) -> dict[str, Any]:
     """The label's result files and summary, as `pipeline.evaluate` writes them."""
-    from tradeoff_ray.infer.adapters import adapter_hash
+    from tradeoff_ray.infer.adapters import is_full_model_dir, weights_hash
     from tradeoff_ray.models import resolve_model
 
     target = eval_dir(out_dir, label)
     base = resolve_model(cfg.model)
-    how = "" if adapter is None else (f" = base + merged LoRA {adapter}" if merged else
+    how = "" if adapter is None else (f" = fully fine-tuned {adapter}" if is_full_model_dir(adapter) else
+                                       f" = base + merged LoRA {adapter}" if merged else
                                        f" + unmerged LoRA {adapter} (adapter '{label}')")
     summary: dict[str, Any] = {
         "label": label, "engine": "vllm", "engine_reason": f"vLLM, eval.adapters={cfg.eval.adapters}",
         "served": served + how, "model": base.description or base.path,
         "adapter": None if adapter is None else str(adapter),
-        "adapter_hash": None if adapter is None else adapter_hash(adapter), "merged": merged and adapter is not None,
+        "adapter_hash": None if adapter is None else weights_hash(adapter),
+        "merged": merged and adapter is not None and not is_full_model_dir(adapter),
         "config_hash": cfg.section_hash("model", "data", "prompt", "eval"),
         "eval_config": cfg.eval.model_dump(mode="json"), "timing": {"shared": shared}}
     if "sql" in tasks:

@@ -89,7 +89,7 @@ def config_section(m: dict) -> list[Block]:
         f"schema from `{pr['schema_source']}`, foreign keys {pr['foreign_keys']}, {pr['sample_rows']} sample rows. "
         "Full settings: config.yaml.")]
     if cfg["variants"]:
-        keys = ["name", "r", "alpha", "dropout", "learning_rate", "max_steps", "num_epochs", "quantization",
+        keys = ["name", "method", "r", "alpha", "dropout", "learning_rate", "max_steps", "num_epochs", "quantization",
                 "per_device_batch_size", "gradient_accumulation_steps", "save_steps"]
         blocks.append(Table(keys, [[NA if v.get(k) is None else str(v.get(k)) for k in keys] for v in cfg["variants"]]))
     if cfg["tune"]["enabled"]:

@@ -46,8 +46,19 @@ def torch_dtype(dtype: str, *, on_gpu: bool):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
+def weights_dtype(variant: LoraVariant, dtype: str, *, on_gpu: bool):
+    """The dtype the trained weights are held in. LoRA: the frozen base in the compute dtype. Full fine-tuning
+    with `dtype: auto`: fp32 master weights (bf16 autocast on GPU), since an update of ~1e-5 of a weight is
+    below bf16's resolution and would be rounded away."""
+    import torch
+
+    if variant.method == "full" and dtype == "auto":
+        return torch.float32
+    return torch_dtype(dtype, on_gpu=on_gpu)
+
+
 def load_model(model_path: str, variant: LoraVariant, *, device: Any, dtype: str = "auto", revision: str | None = None):
-    """The frozen base model for `variant`: 4-bit NF4 for QLoRA, else plain weights in `dtype`."""
+    """The base model for `variant`: 4-bit NF4 for QLoRA, else plain weights (see `weights_dtype`)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -70,7 +81,7 @@ def load_model(model_path: str, variant: LoraVariant, *, device: Any, dtype: str
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
                                                gradient_checkpointing_kwargs={"use_reentrant": False})
     model = AutoModelForCausalLM.from_pretrained(model_path, revision=revision,
-                                                 dtype=torch_dtype(dtype, on_gpu=on_gpu))
+                                                 dtype=weights_dtype(variant, dtype, on_gpu=on_gpu))
     return model.to(device)
 
 
@@ -86,20 +97,21 @@ def lora_config(variant: LoraVariant):
 
 
 def uses_gradient_checkpointing(variant: LoraVariant) -> bool:
-    """QLoRA always checkpoints activations (the point of QLoRA is to fit in memory)."""
-    return variant.gradient_checkpointing or variant.quantization == "nf4"
+    """QLoRA and full fine-tuning always checkpoint activations (both are about fitting in memory)."""
+    return variant.gradient_checkpointing or variant.quantization == "nf4" or variant.method == "full"
 
 
 def precision_args(variant: LoraVariant, *, on_gpu: bool, dtype: str = "auto") -> dict[str, Any]:
     """Mixed precision, device and activation checkpointing arguments of the trainer (pure, testable on CPU)."""
     import torch
 
-    weights = torch_dtype(dtype, on_gpu=on_gpu)
+    weights = weights_dtype(variant, dtype, on_gpu=on_gpu)
     gc = uses_gradient_checkpointing(variant)
+    master = variant.method == "full" and weights == torch.float32  # fp32 master weights, bf16 autocast on GPU
     return {
         # TRL defaults bf16=True and gradient_checkpointing=True; on CPU fp32 is ~4x faster than bf16.
         # QLoRA computes in bf16 (bnb_4bit_compute_dtype) whatever the weights dtype says.
-        "bf16": on_gpu and (weights == torch.bfloat16 or variant.quantization == "nf4"),
+        "bf16": on_gpu and (weights == torch.bfloat16 or variant.quantization == "nf4" or master),
         "fp16": on_gpu and weights == torch.float16 and variant.quantization == "none",
         "use_cpu": not on_gpu,
         # use_reentrant=False: reentrant checkpointing breaks DDP when most weights are frozen
@@ -154,7 +166,7 @@ def sft_config(
         weight_decay=variant.weight_decay,
         max_grad_norm=variant.max_grad_norm,
         **precision_args(variant, on_gpu=on_gpu, dtype=dtype),
-        ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient
+        ddp_find_unused_parameters=False,  # every trained weight (LoRA or full) gets a gradient
         # data: prompt/completion records; loss on the completion; drop, never truncate (done in the driver)
         max_length=variant.max_length,
         packing=False,
@@ -196,7 +208,7 @@ def build_trainer(
     logging_steps: int | None = None,
     eval_on_start: bool = True,
 ):
-    """An `SFTTrainer` with a fresh LoRA adapter on the base model, ready to `train()`."""
+    """An `SFTTrainer` with a fresh LoRA adapter on the base model (or, `method: full`, the model itself)."""
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import SFTTrainer
@@ -213,7 +225,7 @@ def build_trainer(
         train_dataset=Dataset.from_list(train_records),
         eval_dataset=Dataset.from_list(validation_records) if validation_records else None,
         processing_class=tokenizer,
-        peft_config=lora_config(variant),
+        peft_config=lora_config(variant) if variant.method == "lora" else None,
         callbacks=callbacks,
     )
     check_not_truncated(trainer, variant.max_length)

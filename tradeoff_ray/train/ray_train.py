@@ -5,7 +5,7 @@ hand them to a `TorchTrainer` running `loop.train_loop_per_worker` on `training.
 workers, then export what Ray kept into the run-dir layout of `records.py`:
 
     train/<variant>/checkpoints/step-<N>/   adapter_model.safetensors + adapter_config.json (every save_steps)
-    train/<variant>/adapter/                the final adapter
+    train/<variant>/adapter/                the final adapter (`method: full`: model/, a whole HF model directory)
     train/<variant>/train_split.json        example ids used, and those dropped as over-length
     train/<variant>/result.json             status, losses and grad norms, steps, over-length counts, tokens/s,
                                             wall time, paths
@@ -35,8 +35,15 @@ from tradeoff_ray.train.health import DIVERGED, TRAINED, Divergence, fmt_value
 from tradeoff_ray.train.loop import FAIL_AT_STEP_KEY, PLACEMENT_GROUP_FILE_KEY, steps_for, train_loop_per_worker
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+# what an HF checkpoint holds besides the weights (optimizer, schedule, RNG): not copied into the run dir
+TRAINER_STATE_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json", "training_args.bin")
 HF_CHECKPOINT_NAME = "checkpoint"  # RayTrainReportCallback.CHECKPOINT_NAME (kept here to avoid importing Ray)
 META_FILE = "tradeoff_ray.json"  # written next to every exported adapter: what made it
+
+
+def weights_dirname(variant: LoraVariant) -> str:
+    """`adapter` (a peft adapter) or `model` (a fully fine-tuned HF model directory)."""
+    return "model" if variant.method == "full" else "adapter"
 
 
 def variant_dir(run_dir: Path, variant: str) -> Path:
@@ -119,7 +126,7 @@ def train_variant(
         divergence = Divergence.from_dict(worker["divergence"])
         finite = [c for c in checkpoints if c["step"] < divergence.step]
         divergence.checkpoint = finite[-1]["path"] if finite else None
-        shutil.rmtree(out / "adapter", ignore_errors=True)  # no adapter of this variant may look like a result
+        shutil.rmtree(out / weights_dirname(variant), ignore_errors=True)  # nothing of it may look like a result
         summary.update({"status": DIVERGED, "adapter_dir": None, "divergence": divergence.to_dict(),
                         "message": divergence.message(variant.model_dump())})
         print(f"[train {variant.name}] ERROR: {summary['message']}", flush=True)
@@ -127,7 +134,7 @@ def train_variant(
         if not checkpoints:
             raise RuntimeError(f"Ray Train finished variant {variant.name} without a checkpoint ({result.path})")
         final = checkpoints[-1]
-        adapter = copy_adapter(Path(final["path"]), out / "adapter",
+        adapter = copy_weights(Path(final["path"]), out / weights_dirname(variant), variant=variant,
                                meta={**_meta(variant, model.key), "step": final["step"], "final": True})
         summary.update({"status": TRAINED, "adapter_dir": str(adapter)})
     summary["wall_time_s"] = round(time.perf_counter() - wall0, 2)
@@ -185,6 +192,23 @@ def _meta(variant: LoraVariant, model_key: str) -> dict[str, Any]:
     return {"variant": variant.model_dump(mode="json"), "base_model_key": model_key}
 
 
+def copy_weights(src: Path, dest: Path, *, variant: LoraVariant, meta: dict[str, Any] | None = None) -> Path:
+    """The trained weights of an HF checkpoint dir at `dest`: the adapter files, or (full) the model directory."""
+    if variant.method == "lora":
+        return copy_adapter(src, dest, meta=meta)
+    if not (src / "config.json").is_file() or not any(src.glob("*.safetensors")):
+        raise RuntimeError(f"checkpoint {src} lacks config.json or *.safetensors; it is not a full model checkpoint")
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=lambda _d, names: [n for n in names if n in TRAINER_STATE_FILES
+                                                         or n.startswith("rng_state")])
+    if meta is not None:
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
 def copy_adapter(src: Path, dest: Path, *, meta: dict[str, Any] | None = None) -> Path:
     """Copy the peft adapter files of an HF checkpoint dir to `dest` (replaced atomically)."""
     missing = [f for f in ADAPTER_FILES if not (src / f).is_file()]
@@ -213,7 +237,7 @@ def export_checkpoints(result: Any, *, run_dir: Path, variant: LoraVariant, mode
         with checkpoint.as_directory() as d:
             hf_dir = Path(d) / HF_CHECKPOINT_NAME
             step = _checkpoint_step(hf_dir, metrics)
-            dest = copy_adapter(hf_dir, step_dir(run_dir, variant.name, step),
+            dest = copy_weights(hf_dir, step_dir(run_dir, variant.name, step), variant=variant,
                                 meta={**_meta(variant, model_key), "step": step, "metrics": _plain(metrics)})
         exported[step] = {"step": step, "path": str(dest), "eval_loss": (metrics or {}).get("eval_loss"),
                           "loss": (metrics or {}).get("loss")}

@@ -64,7 +64,18 @@ def test_a_statement_that_overruns_its_limit_is_a_timeout(tmp_path):
     assert r.error == "timeout" and r.rows is None
 
 
-def test_ctrl_c_during_a_query_is_not_recorded_as_its_timeout(tmp_path):
+@pytest.fixture()
+def plain_sigint():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal: a Ray session started earlier in this test process
+    installs its own SIGINT handler, which would swallow the simulated Ctrl-C."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_during_a_query_is_not_recorded_as_its_timeout(tmp_path, plain_sigint):
     with ReadOnlyDatabase(make_singer_db(tmp_path / "s.sqlite")) as db:
         timer = threading.Timer(0.2, _thread.interrupt_main)
         timer.start()
@@ -74,7 +85,7 @@ def test_ctrl_c_during_a_query_is_not_recorded_as_its_timeout(tmp_path):
         assert db.execute("SELECT count(*) FROM singer").rows == [(4,)]
 
 
-def test_ctrl_c_keeps_finished_records_and_writes_nothing_to_out(tmp_path, spider):
+def test_ctrl_c_keeps_finished_records_and_writes_nothing_to_out(tmp_path, spider, plain_sigint):
     preds = _write(tmp_path / "p.jsonl", [{"db_id": "singer", "query": GOLD, "pred": GOLD}] * 3
                    + [{"db_id": "singer", "query": GOLD, "pred": LOOP}])
     timer = threading.Timer(1.5, _thread.interrupt_main)  # the three quick records take milliseconds

@@ -133,3 +133,20 @@ def test_lora_config_carries_the_variant():
     cfg = lora_config(LoraVariant(name="v", r=8, alpha=16, dropout=0.1, max_steps=1, target_modules=["q_proj"]))
     assert (cfg.r, cfg.lora_alpha, cfg.lora_dropout, set(cfg.target_modules)) == (8, 16, 0.1, {"q_proj"})
     assert lora_config(LoraVariant(name="v", max_steps=1, target_modules=["all-linear"])).target_modules == "all-linear"
+
+
+def test_full_fine_tuning_keeps_fp32_master_weights_with_bf16_autocast_and_checkpoints():
+    import torch
+
+    from tradeoff_ray.train.loop import weights_dtype
+
+    full = LoraVariant(name="f", method="full", max_steps=1)
+    assert full.learning_rate == 1e-5 and LoraVariant(name="l", max_steps=1).learning_rate == 2e-4
+    assert weights_dtype(full, "auto", on_gpu=True) == torch.float32
+    assert weights_dtype(full, "bfloat16", on_gpu=True) == torch.bfloat16  # an explicit dtype is kept
+    gpu = precision_args(full, on_gpu=True)
+    assert gpu["bf16"] and not gpu["fp16"] and gpu["activation_checkpointing"]
+    cpu = precision_args(full, on_gpu=False)
+    assert not cpu["bf16"] and cpu["use_cpu"]
+    with pytest.raises(ValueError, match="method full"):
+        LoraVariant(name="q", method="full", quantization="nf4", max_steps=1)
