@@ -222,6 +222,9 @@ def plot_training(metrics: dict, path: Path) -> Path | None:
     ax_loss.set_title("Training loss", fontsize=11)
     ax_norm.set_title("Gradient norm (before clipping)", fontsize=11)
     ax_norm.set_yscale("log")
+    if not any(p.get("grad_norm") is not None for curve in curves.values() for p in curve):
+        ax_norm.text(0.5, 0.5, "no gradient norms recorded\n(runs trained before they were logged)",
+                     ha="center", va="center", transform=ax_norm.transAxes, fontsize=9, color="0.4")
     for ax in (ax_loss, ax_norm):
         ax.set_xlabel("optimizer step")
         ax.grid(alpha=0.3)
