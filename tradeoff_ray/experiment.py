@@ -70,8 +70,9 @@ class Experiment:
         self.diverged: list[str] = []  # variants whose training diverged (not evaluated)
 
     # ----------------------------------------------------------------- plan
-    def prepare(self) -> RunEstimate:
-        """Load the data, write the manifests and plan the stages (no Ray needed); returns the run's estimate."""
+    def prepare(self, *, spider: Any = None, mmlu: Any = None) -> RunEstimate:
+        """Load the data (unless the caller already did), write the manifests and plan the stages (no Ray
+        needed); returns the run's estimate."""
         from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu, write_manifest
         from tradeoff_ray.data.spider import load_spider, missing_databases
         from tradeoff_ray.infer.tasks import select_dev
@@ -79,8 +80,8 @@ class Experiment:
 
         cfg = self.cfg
         self.started = time.time()
-        spider = load_spider(cfg.data)
-        mmlu = load_mmlu(cfg.data)
+        spider = spider if spider is not None else load_spider(cfg.data)
+        mmlu = mmlu if mmlu is not None else load_mmlu(cfg.data)
         dev = select_dev(cfg, spider)  # the same selection evaluation makes
         mmlu_questions = select_mmlu(cfg.data, mmlu)
         manifests = self.run_dir / "manifests"

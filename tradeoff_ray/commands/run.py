@@ -33,14 +33,14 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
 
     cfg, run_dir = resolve(config, resume, overrides or [])
     check_can_train(cfg, [] if cfg.tune.enabled else cfg.training.variants)  # fail before any work
-    check_inputs(cfg)  # Ray address, data and model: fail in seconds, before Ray or a run dir
-    if run_dir is None:
-        run_dir = new_run_dir(cfg)
-    else:
-        save_config(cfg, run_dir)
-    experiment = Experiment(cfg, run_dir)
     with notices.held():  # the estimate is the first line; the data loaders' notices follow it
-        estimate = experiment.prepare()
+        spider, mmlu = check_inputs(cfg)  # Ray address, data and model: fail in seconds, before Ray or a run dir
+        if run_dir is None:
+            run_dir = new_run_dir(cfg)
+        else:
+            save_config(cfg, run_dir)
+        experiment = Experiment(cfg, run_dir)
+        estimate = experiment.prepare(spider=spider, mmlu=mmlu)
         # Every stage cached: nothing needs Ray, and starting it is most of a rerun's time (checkpoint
         # evaluations are not in the plan, so they keep Ray).
         needs_ray = not estimate.all_cached() or cfg.eval.evaluate_checkpoints
