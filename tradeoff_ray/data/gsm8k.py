@@ -9,7 +9,6 @@ lm-evaluation-harness's `gsm8k` task draws them from train.
 from __future__ import annotations
 
 import json
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +105,6 @@ def load_gsm8k(gsm8k_dir: str) -> Gsm8kData:
 
 def select_problems(data: Gsm8kData, *, limit: int | None, seed: int, split: str = "test") -> list[MathProblem]:
     """All problems of `split`, or a seeded sample of `limit` of them in their original order."""
-    problems = data.splits.get(split, [])
-    if limit is None or limit >= len(problems):
-        return list(problems)
-    keep = set(random.Random(seed).sample(range(len(problems)), limit))
-    return [p for i, p in enumerate(problems) if i in keep]
+    from tradeoff_ray.data.spider import sample_examples  # the one seeded sampler of the data layer
+
+    return sample_examples(data.splits.get(split, []), limit, seed)
