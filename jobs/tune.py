@@ -30,10 +30,11 @@ def log_pareto(run_dir: Path) -> None:
         return
     rows = list(csv.DictReader(trials.open()))
     best = [r for r in rows if str(r.get("pareto", "")).lower() in {"true", "1"}]
-    _job.log.info("%d trials; %d Pareto-optimal (Spider EX vs MMLU): %s", len(rows), len(best), trials)
+    _job.log.info("%d trials; %d Pareto-optimal on the objectives: %s", len(rows), len(best), trials)
+    settings = ("trial_id", "r", "alpha", "learning_rate", "dropout")
     for r in best:
-        _job.log.info("  %s", ", ".join(f"{k}={r.get(k)}" for k in
-                                        ("r", "alpha", "learning_rate", "dropout", "spider_ex", "mmlu_acc")))
+        scores = {k: v for k, v in r.items() if k not in settings and k.startswith(("spider", "mmlu", "gsm8k"))}
+        _job.log.info("  %s", ", ".join(f"{k}={r.get(k)}" for k in (*settings[1:], *scores)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

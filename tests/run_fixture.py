@@ -1,7 +1,7 @@
 """A small synthetic run directory, written by code, for analysis/report tests and the notebook.
 
 `make_run_dir(path)` writes the layout of `tradeoff_ray.records` with: baseline, two variants
-(lora-r8, lora-r16), checkpoints lora-r16@step10 / @step20, a `gold` label (gold-vs-gold SQL),
+(lora-r8, lora-r16), checkpoints lora-r16@step10 / @step20, a `gold` label (the gold SQL as predictions),
 MMLU 0-shot and 5-shot for every model label, train/<variant>/result.json and stages/*.json.
 Examples of db `wta_1` are unscorable (missing_db) and one has a failing gold query (gold_error),
 like the real Spider dev set. Outcomes are drawn from a per-example latent difficulty shared by all
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tradeoff_ray.config import config_from_dict
-from tradeoff_ray.records import BASELINE, GOLD, MmluResult, SqlResult, mmlu_file, write_json, write_jsonl
+from tradeoff_ray.records import BASELINE, GOLD, MmluResult, SqlResult, task_file, write_json, write_jsonl
 
 DBS = (("concert_singer", 16), ("pets_1", 12), ("car_1", 12), ("wta_1", 8))  # wta_1: no database file
 MISSING_DB = "wta_1"
@@ -70,17 +70,22 @@ def mmlu_record(label: str, example_id: str, correct: int, *, shots: int = 0, ca
 
 def write_run_dir(path: Path, *, sql: dict[str, list[SqlResult]] | None = None,
                   mmlu: dict[str, dict[int, list[MmluResult]]] | None = None, config: dict[str, Any] | None = None,
-                  training: dict[str, dict] | None = None, stages: dict[str, dict] | None = None) -> Path:
-    """Write config.yaml (validated ExperimentConfig), evals/<label>/*.jsonl, train/ and stages/ files."""
+                  training: dict[str, dict] | None = None, stages: dict[str, dict] | None = None,
+                  results: dict[str, dict[str, list]] | None = None) -> Path:
+    """Write config.yaml (validated ExperimentConfig), evals/<label>/<task>.jsonl (spider from `sql`, mmlu from
+    `mmlu` with every shot count in one file, any task from `results`: task -> label -> records), train/ and
+    stages/ files."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     cfg = config_from_dict(config or {"name": "fixture"}, source="run_fixture")
     (path / "config.yaml").write_text(cfg.to_yaml())
     for label, records in (sql or {}).items():
-        write_jsonl(path / "evals" / label / "sql.jsonl", records)
+        write_jsonl(path / "evals" / label / task_file("spider"), records)
     for label, per_shot in (mmlu or {}).items():
-        for shots, records in per_shot.items():
-            write_jsonl(path / "evals" / label / mmlu_file(shots), records)
+        write_jsonl(path / "evals" / label / task_file("mmlu"), [r for k in sorted(per_shot) for r in per_shot[k]])
+    for task, per_label in (results or {}).items():
+        for label, records in per_label.items():
+            write_jsonl(path / "evals" / label / task_file(task), records)
     for variant, result in (training or {}).items():
         write_json(path / "train" / variant / "result.json", result)
     for stage, marker in (stages or {}).items():
@@ -169,13 +174,13 @@ def make_run_dir(path: str | Path, *, seed: int = 0) -> Path:
         ]},
         "eval": {"mmlu_shots": list(SHOTS), "evaluate_checkpoints": True},
     }
-    training = {v: {"variant": v, "global_step": FINAL_STEP, "train_loss": 0.61 + 0.1 * i, "eval_loss": 0.83 + 0.1 * i,
-                    "losses": [{"step": s, "loss": 1.5 - 0.03 * s} for s in range(5, FINAL_STEP + 1, 5)],
+    training = {v: {"variant": v, "global_step": FINAL_STEP, "final_eval_loss": 0.83 + 0.1 * i,
+                    "train_loss": [{"step": s, "loss": 1.5 - 0.03 * s, "grad_norm": 1.0} for s in range(5, FINAL_STEP + 1, 5)],
                     "over_length": i, "adapter_path": f"train/{v}/adapter", "wall_s": 95.0 + 10 * i}
                 for i, v in enumerate(VARIANTS)}
-    stages = {"eval-baseline": {"stage": "eval-baseline", "input_hash": "a1b2c3", "wall_s": 41.5, "cached": False}}
-    stages.update({f"train-{v}": {"stage": f"train-{v}", "input_hash": _hash(v), "wall_s": 95.0 + 10 * i}
+    stages = {"eval-baseline": {"stage": "eval-baseline", "key": "a1b2c3", "wall_s": 41.5, "cached": False}}
+    stages.update({f"train-{v}": {"stage": f"train-{v}", "key": _hash(v), "wall_s": 95.0 + 10 * i}
                    for i, v in enumerate(VARIANTS)})
-    stages.update({f"eval-{v}": {"stage": f"eval-{v}", "input_hash": _hash(v + "e"), "wall_s": 44.0 + i}
+    stages.update({f"eval-{v}": {"stage": f"eval-{v}", "key": _hash(v + "e"), "wall_s": 44.0 + i}
                    for i, v in enumerate(VARIANTS)})
     return write_run_dir(Path(path), sql=sql, mmlu=mmlu, config=config, training=training, stages=stages)

@@ -77,6 +77,14 @@ class DataConfig(_Section):
         None, ge=1, description="Validation loss on at most this many held-out examples (seeded sample; "
         "each evaluation costs a forward pass over all of them). None = all.",
     )
+    gsm8k_dir: str | None = Field(
+        None, description="GSM8K root holding test.jsonl (and train.jsonl, the few-shot source), or 'hub' for "
+        "openai/gsm8k. Unset = no GSM8K (there is no demo set).",
+    )
+    gsm8k_limit: int | None = Field(
+        None, ge=1, description="Score at most this many GSM8K test problems (seeded sample). None = all 1,319; "
+        "on a CPU a problem costs a few seconds of generation.",
+    )
     mmlu_split: Literal["test", "val", "dev"] = Field("test", description="MMLU split to score.")
     mmlu_per_category: int | None = Field(
         50, ge=1, description="Balanced subset: questions per category (stratified over subjects). None = full split."
@@ -250,6 +258,10 @@ class VllmConfig(_Section):
 
 
 class EvalConfig(_Section):
+    tasks: list[str] | None = Field(
+        None, min_length=1, description="Benchmarks to evaluate, by task name (tradeoff_ray/tasks/: spider, mmlu, "
+        "gsm8k, or one you register). None = spider and mmlu, plus gsm8k when data.gsm8k_dir is set.",
+    )
     engine: Literal["auto", "hf", "vllm"] = Field("auto", description="auto = vLLM when it imports and a GPU is present.")
     adapters: Literal["auto", "lora", "merged"] = Field(
         "auto", description="How adapters are served. lora = one vLLM engine per GPU serves the base and every "
@@ -265,6 +277,10 @@ class EvalConfig(_Section):
         "(lm-eval's acc_norm; for small models that are at chance on letters; four continuations to score); "
         "generative = parse an answer."
     )
+    gsm8k_shots: int = Field(0, ge=0, le=8, description="Worked GSM8K exemplars (the first k train problems) "
+                             "before each problem; 0 relies on the instruction to end with '#### N'.")
+    gsm8k_max_new_tokens: int = Field(256, ge=16, description="Generation budget for one GSM8K solution "
+                                      "(a worked solution runs 100-200 tokens).")
     mmlu_chat_template: bool = Field(False, description="Wrap MMLU prompts in the chat template (harness: off).")
     sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Per-query execution timeout (progress handler).")
     max_rows: int = Field(100_000, ge=1, description="Rows fetched per query at most (more = truncated).")

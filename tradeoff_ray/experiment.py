@@ -1,6 +1,6 @@
 """The whole experiment as one plan of cached stages: the body of `tradeoff-ray run`.
 
-    data manifests → gold-vs-gold check → baseline eval → train each variant (or a Tune sweep)
+    data manifests → gold check → baseline eval → train each variant (or a Tune sweep)
     → eval each variant (and its checkpoints) → analysis → report
 
 A variant whose training diverged (NaN/inf loss or gradient norm, `train/health.py`) is not evaluated;
@@ -22,7 +22,7 @@ from typing import Any, Callable
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
 from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
 from tradeoff_ray.progress import log as _log
-from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, read_jsonl, write_json
+from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, write_json
 from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
 from tradeoff_ray.train.ray_train import weights_dirname
@@ -38,14 +38,28 @@ def eval_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     return {"eval": ev, "prompt": cfg.prompt.model_dump(mode="json")}
 
 
-def data_cache_key(cfg: ExperimentConfig, spider: Any, mmlu: Any, dev: list, mmlu_questions: list) -> str:
-    """Cache key of the data every stage reads: the questions chosen, the data settings, and the
-    contents of every file they came from (an in-place edit of dev.json, a database or a CSV changes it)."""
-    from tradeoff_ray.data.mmlu import mmlu_files
+def data_cache_key(cfg: ExperimentConfig, data: dict[str, Any], items: dict[str, list]) -> str:
+    """Cache key of the data evaluation reads: each task's source and chosen items, the data settings,
+    and the contents of every file they came from (an in-place edit of dev.json, a database or a CSV
+    changes it)."""
+    from tradeoff_ray.tasks.base import item_id
+
+    return stable_hash(sorted((name, data[name].source, [item_id(x) for x in items[name]]) for name in items),
+                       cfg.data.model_dump(mode="json"),
+                       files_digest(sorted({p for name in items for p in data[name].files})))
+
+
+# Data settings that choose evaluation items only: training never reads them.
+_EVAL_DATA_FIELDS = {"dev_limit", "mmlu_dir", "mmlu_split", "mmlu_per_category", "gsm8k_dir", "gsm8k_limit"}
+
+
+def train_data_key(cfg: ExperimentConfig, spider: Any) -> str:
+    """Cache key of what training reads: Spider's train files and databases and the data settings that pick
+    training and validation examples (not which dev or MMLU questions are scored)."""
     from tradeoff_ray.data.spider import spider_files
 
-    return stable_hash(spider.source, [e.example_id for e in dev], [q.example_id for q in mmlu_questions],
-                       cfg.data.model_dump(mode="json"), files_digest(spider_files(spider) + mmlu_files(mmlu)))
+    settings = {k: v for k, v in cfg.data.model_dump(mode="json").items() if k not in _EVAL_DATA_FIELDS}
+    return stable_hash(spider.source, settings, files_digest(spider_files(spider)))
 
 
 def weights_files(weights_dir: Path) -> list[Path]:
@@ -70,46 +84,63 @@ class Experiment:
         self.diverged: list[str] = []  # variants whose training diverged (not evaluated)
 
     # ----------------------------------------------------------------- plan
-    def prepare(self, *, spider: Any = None, mmlu: Any = None) -> RunEstimate:
+    def prepare(self, *, data: dict[str, Any] | None = None) -> RunEstimate:
         """Load the data (unless the caller already did), write the manifests and plan the stages (no Ray
         needed); returns the run's estimate."""
-        from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu, write_manifest
-        from tradeoff_ray.data.spider import load_spider, missing_databases
-        from tradeoff_ray.infer.tasks import select_dev
+        from tradeoff_ray.infer.pipeline import load_data
         from tradeoff_ray.models import resolve_model
+        from tradeoff_ray.tasks import configured_tasks, get_task
 
         cfg = self.cfg
         self.started = time.time()
-        spider = spider if spider is not None else load_spider(cfg.data)
-        mmlu = mmlu if mmlu is not None else load_mmlu(cfg.data)
-        dev = select_dev(cfg, spider)  # the same selection evaluation makes
-        mmlu_questions = select_mmlu(cfg.data, mmlu)
-        manifests = self.run_dir / "manifests"
-        write_json(manifests / "spider_dev.json", {
-            "source": spider.source, "is_demo": spider.is_demo, "n_total": len(dev),
-            "missing_dbs": missing_databases(spider, "dev", examples=dev),
-            "example_ids": [e.example_id for e in dev]})
-        write_manifest(manifests / "mmlu_subset.json", mmlu_questions)
-        self.data_key = data_cache_key(cfg, spider, mmlu, dev, mmlu_questions)
+        self.tasks = configured_tasks(cfg)
+        needed = list(self.tasks)
+        if cfg.training.variants or cfg.tune.enabled:
+            needed += [get_task("spider")] if "spider" not in [t.name for t in needed] else []
+        self.data = load_data(cfg, needed, data)
+        self.items = {t.name: t.select(cfg, self.data[t.name]) for t in self.tasks}  # what evaluation selects
+        for task in self.tasks:
+            write_json(self.run_dir / "manifests" / f"{task.name}.json",
+                       task.manifest(cfg, self.data[task.name], self.items[task.name]))
+        self.data_key = data_cache_key(cfg, self.data, self.items)
         self.model_key = resolve_model(cfg.model).key
-        self.spider, self.mmlu = spider, mmlu
+        self.spider = self.data["spider"].data if "spider" in self.data else None
         speed, basis = self._machine_speed()
-        self.estimate = RunEstimate(self._plan(n_dev=len(dev), n_mmlu=len(mmlu_questions)), speed=speed, basis=basis)
+        self.estimate = RunEstimate(self._plan(), speed=speed, basis=basis)
         return self.estimate
 
-    def _plan(self, *, n_dev: int, n_mmlu: int) -> list[StageWork]:
+    def _eval_counts(self, *, gold: bool = False) -> dict[str, float]:
+        """Work counts of one evaluation: generation rows, their token budgets, log-likelihood rows."""
+        from tradeoff_ray.infer.pipeline import has_gold
+        from tradeoff_ray.tasks import GENERATE
+
+        counts = {"generate": 0.0, "budget_tokens": 0.0, "choice": 0.0}
+        for task in self.tasks:
+            if gold and not has_gold(task):
+                continue
+            rows, _ = task.rows(self.cfg, self.data[task.name], self.items[task.name], None)
+            for r in rows:
+                if r["kind"] == GENERATE:
+                    counts["generate"] += 1
+                    counts["budget_tokens"] += r["max_new_tokens"]
+                else:
+                    counts["choice"] += 1
+        return {"generate": counts["generate"]} if gold else counts
+
+    def _plan(self) -> list[StageWork]:
         """The counted stages with their work counts, and which of them the cache already holds."""
         cfg = self.cfg
-        sql = {"sql": n_dev, "budget_tokens": n_dev * cfg.eval.max_new_tokens}
-        evals = {**sql, "mmlu": n_mmlu * len(cfg.eval.mmlu_shots)}
-        plan = [StageWork("gold", f"evaluate {GOLD}", {"sql": n_dev}, self._cached(self._eval_key(GOLD, None))),
+        evals = self._eval_counts()
+        plan = [StageWork("gold", f"evaluate {GOLD}", self._eval_counts(gold=True),
+                          self._cached(self._eval_key(GOLD, None))),
                 StageWork("eval", f"evaluate {BASELINE}", evals, self._cached(self._eval_key(BASELINE, None)))]
         if cfg.tune.enabled:
             plan.append(StageWork("tune", "tune (Ray Tune sweep)"))
-        n_train = len(self.spider.train) if cfg.data.train_limit is None else min(cfg.data.train_limit,
-                                                                                 len(self.spider.train))
+        variants = [] if cfg.tune.enabled else cfg.training.variants
+        n_train = 0 if not variants else (len(self.spider.train) if cfg.data.train_limit is None
+                                          else min(cfg.data.train_limit, len(self.spider.train)))
         n_val = cfg.data.validation_limit or round(n_train * cfg.data.validation_fraction)
-        for variant in ([] if cfg.tune.enabled else cfg.training.variants):
+        for variant in variants:
             train_stage = self._train_stage_id(variant)
             steps = variant.max_steps or 0
             if not steps:
@@ -161,7 +192,7 @@ class Experiment:
         self.timer = timer
         _log(f"run dir {self.run_dir}")
 
-        self._eval_stage(GOLD, adapter=None, tasks=("sql",))
+        self._eval_stage(GOLD, adapter=None)
         self._eval_stage(BASELINE, adapter=None)
         if cfg.tune.enabled:
             self._tune_stage()
@@ -207,24 +238,26 @@ class Experiment:
             self.timer.end(marker.get("wall_s") or 0, cached)
         return entry, marker
 
-    def _eval_stage(self, label: str, *, adapter: Path | None, tasks: tuple[str, ...] = ("sql", "mmlu"),
-                    count: bool = True) -> None:
+    def _eval_stage(self, label: str, *, adapter: Path | None, count: bool = True) -> None:
         from tradeoff_ray.infer.pipeline import evaluate
 
-        stage = self._eval_key(label, adapter, tasks)
+        stage = self._eval_key(label, adapter)
 
         def compute(entry: Path) -> dict[str, Any]:
-            summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=adapter, spider=self.spider,
-                               mmlu=self.mmlu, tasks=tasks)
+            summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=adapter, data=self.data,
+                               tasks=self.tasks, items=self.items)
             return {"summary": summary}
 
         entry, _ = self._timed(f"evaluate {label}", stage, label, compute, count=count)
         link_tree(entry / "evals" / label, self.run_dir / "evals" / label)
 
-    def _eval_key(self, label: str, adapter: Path | None, tasks: tuple[str, ...] = ("sql", "mmlu")) -> Stage:
-        """The eval stage of `label`: its key hashes the data, model, adapter weights and eval settings."""
+    def _eval_key(self, label: str, adapter: Path | None) -> Stage:
+        """The eval stage of `label`: its key hashes the data, model, adapter weights, eval settings and tasks."""
+        from tradeoff_ray.infer.pipeline import has_gold
+
+        tasks = [t.name for t in self.tasks if label != GOLD or has_gold(t)]
         if label == GOLD:
-            tasks, weights = ("sql",), "gold"
+            weights = "gold"
         elif adapter is None:
             weights = "base"
         elif not weights_files(adapter):
@@ -239,7 +272,7 @@ class Experiment:
 
     def _train_stage_id(self, variant: LoraVariant) -> Stage:
         train_settings = {k: v for k, v in self.cfg.training.model_dump(mode="json").items() if k != "variants"}
-        key = stable_hash(self.data_key, self.model_key, variant.model_dump(mode="json"),
+        key = stable_hash(train_data_key(self.cfg, self.spider), self.model_key, variant.model_dump(mode="json"),
                           self.cfg.prompt.model_dump(mode="json"),
                           {k: train_settings[k] for k in ("num_workers",)})
         return Stage(f"train-{variant.name}", key)
@@ -288,8 +321,3 @@ class Experiment:
         entry, _ = self._timed("tune (Ray Tune sweep)", stage, "tune",
                                lambda e: {"trials": str(run_tune(self.cfg, run_dir=e))})
         link_tree(entry / "tune", self.run_dir / "tune")
-
-
-def load_summary(run_dir: Path, label: str) -> dict[str, Any]:
-    """Per-example SQL records of a label (for callers that want raw rows)."""
-    return {"sql": list(read_jsonl(Path(run_dir) / "evals" / label / "sql.jsonl"))}

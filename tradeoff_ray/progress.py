@@ -2,8 +2,8 @@
 
 A stage's cost is modelled as fixed start-up + work counts x per-unit seconds:
 
-    gold check   SQL questions scored (no model)
-    evaluation   SQL questions, generated tokens of budget, MMLU questions (+ actor start, model load)
+    gold check   reference outputs scored (no model)
+    evaluation   generation rows, their token budgets, log-likelihood rows (+ actor start, model load)
     training     training examples seen, validation examples run (+ Ray Train worker group, tokenization)
     report       fixed
 
@@ -28,9 +28,9 @@ from pathlib import Path
 # "Quickstart profile"), measured while other work kept its load average at 8-12 — an idle machine of
 # the same kind comes in under them, and the first measured stage corrects the rest.
 PRIORS: dict[str, dict[str, float]] = {
-    "gold": {"fixed": 5.0, "sql": 0.015},
-    # fixed: Ray Data, actor start and model load of the generation and MMLU pools
-    "eval": {"fixed": 60.0, "sql": 0.35, "budget_tokens": 0.012, "mmlu": 0.2},
+    "gold": {"fixed": 5.0, "generate": 0.015},
+    # fixed: Ray Data, actor start and model load; generate = a Spider question, choice = an MMLU question
+    "eval": {"fixed": 60.0, "generate": 0.35, "budget_tokens": 0.012, "choice": 0.2},
     # fixed: Ray Train worker group, imports, model load, tokenization, export
     "train": {"fixed": 37.0, "examples": 5.0, "validation": 1.7},
     "report": {"fixed": 2.0},

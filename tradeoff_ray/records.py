@@ -5,11 +5,12 @@ files, so `tradeoff-ray report` can rebuild everything without recomputation.
 
 Run directory (`runs/<name>-<stamp>/`):
     config.yaml                     resolved ExperimentConfig
-    manifests/                      spider_dev.json, mmlu_subset.json, train_split.json
     stages/<stage>.json             cache markers: input hash, outputs, wall time
-    evals/<label>/sql.jsonl         SqlResult per Spider dev question
-    evals/<label>/mmlu_<k>shot.jsonl  MmluResult per MMLU question and shot count
-    evals/<label>/summary.json      headline numbers of that label
+    manifests/<task>.json           the items each task scored (ids, source, selection settings)
+    evals/<label>/<task>.jsonl      one record per scored item of each task (tradeoff_ray/tasks/):
+                                    spider.jsonl SqlResult, mmlu.jsonl MmluResult (per question and
+                                    shot count), gsm8k.jsonl Gsm8kResult
+    evals/<label>/summary.json      that label's summary per task and measure (tasks.base.task_summary)
     train/<variant>/adapter/        final LoRA adapter (adapter_model.safetensors + config)
     train/<variant>/checkpoints/step-<N>/  adapters saved every save_steps
     train/<variant>/result.json     losses, steps, over-length counts, adapter path
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 BASELINE = "baseline"
-GOLD = "gold"  # label of the gold-vs-gold check: sql.jsonl scored with pred_sql = gold_sql
+GOLD = "gold"  # label of the gold check: each task's reference outputs served as predictions, scored as any model's
 
 
 @dataclass
@@ -68,12 +69,31 @@ class MmluResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Gsm8kResult:
+    """One GSM8K problem: the generation and both readings of its final number (strict, flexible)."""
+
+    label: str
+    example_id: str
+    question: str
+    target: str
+    prompt_hash: str
+    raw_generation: str
+    pred_strict: str | None
+    correct_strict: int
+    pred_flexible: str | None
+    correct_flexible: int
+    n_new_tokens: int = 0
+    latency_s: float = 0.0
+    error: str | None = None  # engine_error when the engine could not run the prompt
+
+
 def checkpoint_label(variant: str, step: int) -> str:
     return f"{variant}@step{step}"
 
 
-def mmlu_file(shots: int) -> str:
-    return f"mmlu_{shots}shot.jsonl"
+def task_file(task: str) -> str:
+    return f"{task}.jsonl"
 
 
 def write_jsonl(path: Path, records: Iterable[Any]) -> int:

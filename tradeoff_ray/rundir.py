@@ -16,27 +16,31 @@ from tradeoff_ray.config import ConfigError, ExperimentConfig, config_from_dict
 from tradeoff_ray.errors import UserError
 
 if TYPE_CHECKING:
-    from tradeoff_ray.data.types import MmluData, SpiderData
+    from tradeoff_ray.tasks import TaskData
 
 
-def check_inputs(cfg: ExperimentConfig) -> tuple["SpiderData", "MmluData"]:
-    """Check the Ray address, load both benchmarks and resolve the model: a bad input fails in seconds."""
-    from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
-    from tradeoff_ray.data.spider import load_spider
+def check_inputs(cfg: ExperimentConfig, *, training: bool = False) -> dict[str, "TaskData"]:
+    """Check the Ray address, load every configured task's data (and Spider's when `training`), select
+    their items and resolve the model: a bad input fails in seconds. Returns task name -> data."""
     from tradeoff_ray.models import cache_root, resolve_model
     from tradeoff_ray.ray_session import check_target
+    from tradeoff_ray.tasks import configured_tasks, get_task
 
     check_target(cfg.ray)
-    spider = load_spider(cfg.data)
-    mmlu = load_mmlu(cfg.data)
-    select_mmlu(cfg.data, mmlu)
+    tasks = configured_tasks(cfg)
+    if training and "spider" not in [t.name for t in tasks]:
+        tasks.append(get_task("spider"))  # the training data
+    data = {}
+    for task in tasks:
+        data[task.name] = task.load(cfg)
+        task.select(cfg, data[task.name])
     try:
         resolve_model(cfg.model)
     except OSError as err:
         raise UserError(f"cannot prepare model {cfg.model.name!r} in the cache {cache_root(cfg.model)} "
                         f"({err.strerror or err}); set TRADEOFF_RAY_CACHE (or model.cache_dir) to a writable "
                         "folder") from None
-    return spider, mmlu
+    return data
 
 
 def new_run_dir(cfg: ExperimentConfig, *, out: Path | None = None, outputs: tuple[str, ...] = ()) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ATTN = ["q_proj", "k_proj", "v_proj", "o_proj"]
 ALL = ATTN + ["gate_proj", "up_proj", "down_proj"]
-#        r  alpha dropout  lr     modules spider_ex mmlu_acc eval_loss
+#        r  alpha dropout  lr     modules spider mmlu_0shot eval_loss
 TRIALS = [
     (8, 16, 0.05, 1e-5, ATTN, 0.648, 0.662, 0.412),
     (8, 16, 0.05, 1e-4, ALL, 0.702, 0.648, 0.358),
@@ -29,7 +29,7 @@ TRIALS = [
     (16, 32, 0.10, 1e-4, ATTN, 0.679, 0.652, 0.366),
     (32, 64, 0.10, 2e-4, ATTN, 0.698, 0.628, 0.361),
 ]
-BASELINE = {"spider_ex": 0.612, "mmlu_acc": 0.667}
+BASELINE = {"spider": 0.612, "mmlu_0shot": 0.667}
 
 
 def rows() -> list[dict]:
@@ -37,12 +37,12 @@ def rows() -> list[dict]:
     for i, (r, alpha, dropout, lr, modules, ex, mmlu, loss) in enumerate(TRIALS):
         out.append({"trial_id": f"t{i:03d}", "r": r, "alpha": alpha, "dropout": dropout, "learning_rate": lr,
                     "max_steps": 512, "num_epochs": "", "target_modules": ",".join(modules), "quantization": "nf4",
-                    "eval_loss": loss, "train_loss": round(loss - 0.04, 3), "spider_ex": ex, "mmlu_acc": mmlu,
+                    "eval_loss": loss, "train_loss": round(loss - 0.04, 3), "spider": ex, "mmlu_0shot": mmlu,
                     "steps": 512, "adapter_dir": f"runs/sweep-20260101-000000/tune/trials/t{i:03d}/adapter",
                     "status": "complete"})
     for row in out:  # Pareto-optimal: no other trial at least as good on both and better on one
-        row["pareto"] = not any(o["spider_ex"] >= row["spider_ex"] and o["mmlu_acc"] >= row["mmlu_acc"]
-                                and (o["spider_ex"], o["mmlu_acc"]) != (row["spider_ex"], row["mmlu_acc"])
+        row["pareto"] = not any(o["spider"] >= row["spider"] and o["mmlu_0shot"] >= row["mmlu_0shot"]
+                                and (o["spider"], o["mmlu_0shot"]) != (row["spider"], row["mmlu_0shot"])
                                 for o in out)
     return out
 
@@ -52,8 +52,9 @@ def write_csv(table: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    summary = {"label": "baseline", "sql": {"ex": {"accuracy": BASELINE["spider_ex"], "n": 972}},
-               "mmlu": {"0": {"micro": {"accuracy": BASELINE["mmlu_acc"], "n": 200}}}}
+    summary = {"label": "baseline", "tasks": {
+        "spider": {"measures": {"spider": {"accuracy_pct": 100 * BASELINE["spider"], "n": 972}}},
+        "mmlu": {"measures": {"mmlu_0shot": {"accuracy_pct": 100 * BASELINE["mmlu_0shot"], "n": 200}}}}}
     (HERE / "evals" / "baseline").mkdir(parents=True, exist_ok=True)
     (HERE / "evals" / "baseline" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -66,7 +67,7 @@ def write_result_grid(table: list[dict]) -> None:
 
     def trainable(config: dict) -> None:
         row = by_id[config["trial_id"]]
-        tune.report({k: row[k] for k in ("eval_loss", "train_loss", "spider_ex", "mmlu_acc", "steps", "adapter_dir")})
+        tune.report({k: row[k] for k in ("eval_loss", "train_loss", "spider", "mmlu_0shot", "steps", "adapter_dir")})
 
     def setting(key: str):  # the flat config of the real sweep: config/r, config/learning_rate, ...
         return tune.sample_from(lambda spec: by_id[spec.config.trial_id][key])

@@ -8,15 +8,14 @@ import sqlite3
 from tests.unit.data.conftest import make_spider_dir
 from tests.unit.data.test_mmlu import make_mmlu_dir
 from tradeoff_ray.config import load_config
-from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
-from tradeoff_ray.data.spider import load_spider
+from tradeoff_ray.tasks import configured_tasks
 
 
 def _key(cfg):
     from tradeoff_ray.experiment import data_cache_key
 
-    spider, mmlu = load_spider(cfg.data), load_mmlu(cfg.data)
-    return data_cache_key(cfg, spider, mmlu, spider.dev, select_mmlu(cfg.data, mmlu))
+    data = {t.name: t.load(cfg) for t in configured_tasks(cfg)}
+    return data_cache_key(cfg, data, {t.name: t.select(cfg, data[t.name]) for t in configured_tasks(cfg)})
 
 
 def _keep_times(path, edit):

@@ -5,14 +5,20 @@ Each check is {"name", "label", "status": "passed" | "failed" | "not_run", "pass
 source studies this project comes from published an MMLU baseline below chance (a broken answer
 parser) and scored a few-shot demo instead of the answer; a Ray/vLLM bug once served the base model
 in place of the adapter. These checks look for those failure shapes in the saved records.
+
+Three checks apply to every task: gold_vs_gold (a task's reference outputs, served as predictions, score
+100 %), adapter_differs, same_examples_and_prompts. A task names the others that apply to it
+(`Task.checks`); they are implemented here, in `TASK_CHECKS`.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from tradeoff_ray.analyze.load import RunData, label_kind
-from tradeoff_ray.analyze.tradeoff import rate_block, unscorable_reason
 from tradeoff_ray.records import BASELINE, GOLD
+from tradeoff_ray.tasks import Task
+
+UNSCORABLE_REASONS = ("missing_db", "gold_error")
 
 CHANCE_PCT = 25.0  # four options
 
@@ -22,28 +28,36 @@ def _check(name: str, label: str | None, passed: bool | None, detail: str, **ext
     return {"name": name, "label": label, "status": status, "passed": passed, "detail": detail, **extra}
 
 
-def mmlu_vs_chance(run: RunData, labels: dict[str, dict]) -> list[dict[str, Any]]:
+def _task_blocks(run: RunData, labels: dict[str, dict], task: Task):
+    """(label, shots, measure block) of every label and measure of `task`."""
+    keys = [m.key for t, m in run.measures() if t.name == task.name]
+    for label in run.labels:
+        for key in keys:
+            if key in labels[label]:
+                yield label, key.removeprefix(f"{task.name}_").removesuffix("shot"), labels[label][key]
+
+
+def mmlu_vs_chance(run: RunData, labels: dict[str, dict], task: Task) -> list[dict[str, Any]]:
     """Fail when a label's MMLU CI lies entirely below 25%: worse than guessing means broken extraction."""
     out = []
-    for label in run.labels:
-        for shots, block in labels[label]["mmlu"].items():
-            name = "mmlu_vs_chance"
-            if block["n"] == 0:
-                out.append(_check(name, label, None, "no MMLU questions scored", shots=int(shots)))
-                continue
-            lo, hi, acc = block["ci_low_pct"], block["ci_high_pct"], block["accuracy_pct"]
-            passed = hi >= CHANCE_PCT
-            where = "above" if lo > CHANCE_PCT else "consistent with" if passed else "BELOW"
-            detail = (f"{acc:.1f}% [{lo:.1f}, {hi:.1f}] on {block['n']} questions: {where} chance ({CHANCE_PCT:.0f}%)"
-                      + ("" if passed else "; a below-chance score usually means the answer extraction is broken"))
-            out.append(_check(name, label, passed, detail, shots=int(shots)))
+    for label, shots, block in _task_blocks(run, labels, task):
+        name = "mmlu_vs_chance"
+        if block["n"] == 0:
+            out.append(_check(name, label, None, "no MMLU questions scored", shots=int(shots)))
+            continue
+        lo, hi, acc = block["ci_low_pct"], block["ci_high_pct"], block["accuracy_pct"]
+        passed = hi >= CHANCE_PCT
+        where = "above" if lo > CHANCE_PCT else "consistent with" if passed else "BELOW"
+        detail = (f"{acc:.1f}% [{lo:.1f}, {hi:.1f}] on {block['n']} questions: {where} chance ({CHANCE_PCT:.0f}%)"
+                  + ("" if passed else "; a below-chance score usually means the answer extraction is broken"))
+        out.append(_check(name, label, passed, detail, shots=int(shots)))
     return out
 
 
 LETTER_SHARE_MAX_PCT = 50.0  # one of four letters predicted more often than this = a letter preference
 
 
-def mmlu_letter_bias(run: RunData, labels: dict[str, dict]) -> list[dict[str, Any]]:
+def mmlu_letter_bias(run: RunData, labels: dict[str, dict], task: Task) -> list[dict[str, Any]]:
     """Fail when a label's MMLU score cannot measure knowledge: a letter preference, or chance accuracy.
 
     A model that answers "A" to nearly every question scores about the share of gold "A"s; that number
@@ -52,77 +66,91 @@ def mmlu_letter_bias(run: RunData, labels: dict[str, dict]) -> list[dict[str, An
     predicted and gold letter distributions; the fix is a knowledge-bearing model or cloze scoring.
     """
     out = []
-    for label in run.labels:
-        for shots, block in labels[label]["mmlu"].items():
-            name = "mmlu_letter_bias"
-            n = block["n"]
-            if n == 0:
-                out.append(_check(name, label, None, "no MMLU questions scored", shots=int(shots)))
-                continue
-            pred, gold = block["pred_letters"], block["gold_letters"]
-            top = max(("A", "B", "C", "D"), key=lambda k: pred[k])
-            share = 100.0 * pred[top] / n
-            dist = ", ".join(f"{k} {pred[k]}" for k in ("A", "B", "C", "D")) + (
-                f", none {pred['none']}" if pred["none"] else "")
-            gold_dist = ", ".join(f"{k} {gold[k]}" for k in ("A", "B", "C", "D"))
-            lo, hi = block["ci_low_pct"], block["ci_high_pct"]
-            at_chance = lo <= CHANCE_PCT <= hi
-            problems = []
-            if share > LETTER_SHARE_MAX_PCT:
-                problems.append(f"'{top}' is {share:.1f}% of answers (limit {LETTER_SHARE_MAX_PCT:.0f}%): the score "
-                                "follows the answer key's letters, not knowledge")
-            if at_chance:
-                problems.append(f"accuracy {block['accuracy_pct']:.1f}% [{lo:.1f}, {hi:.1f}] is within the chance band "
-                                f"({CHANCE_PCT:.0f}%): a loss of knowledge cannot show")
-            detail = f"predicted {dist} (gold {gold_dist}) on {n} questions"
-            if problems:
-                detail += "; " + "; ".join(problems) + (
-                    " — use a model with measurable MMLU knowledge, or length-normalised option scoring (cloze)")
-            out.append(_check(name, label, not problems, detail, shots=int(shots), pred_letters=pred,
-                              top_letter_pct=share))
+    for label, shots, block in _task_blocks(run, labels, task):
+        name = "mmlu_letter_bias"
+        n = block["n"]
+        if n == 0:
+            out.append(_check(name, label, None, "no MMLU questions scored", shots=int(shots)))
+            continue
+        pred, gold = block["pred_letters"], block["gold_letters"]
+        top = max(("A", "B", "C", "D"), key=lambda k: pred[k])
+        share = 100.0 * pred[top] / n
+        dist = ", ".join(f"{k} {pred[k]}" for k in ("A", "B", "C", "D")) + (
+            f", none {pred['none']}" if pred["none"] else "")
+        gold_dist = ", ".join(f"{k} {gold[k]}" for k in ("A", "B", "C", "D"))
+        lo, hi = block["ci_low_pct"], block["ci_high_pct"]
+        at_chance = lo <= CHANCE_PCT <= hi
+        problems = []
+        if share > LETTER_SHARE_MAX_PCT:
+            problems.append(f"'{top}' is {share:.1f}% of answers (limit {LETTER_SHARE_MAX_PCT:.0f}%): the score "
+                            "follows the answer key's letters, not knowledge")
+        if at_chance:
+            problems.append(f"accuracy {block['accuracy_pct']:.1f}% [{lo:.1f}, {hi:.1f}] is within the chance band "
+                            f"({CHANCE_PCT:.0f}%): a loss of knowledge cannot show")
+        detail = f"predicted {dist} (gold {gold_dist}) on {n} questions"
+        if problems:
+            detail += "; " + "; ".join(problems) + (
+                " — use a model with measurable MMLU knowledge, or length-normalised option scoring (cloze)")
+        out.append(_check(name, label, not problems, detail, shots=int(shots), pred_letters=pred,
+                          top_letter_pct=share))
     return out
 
 
-def gold_vs_gold(run: RunData) -> dict[str, Any]:
-    """Scoring the gold SQL against itself must give EX = 100% on every scorable example.
+def gold_vs_gold(run: RunData, labels: dict[str, dict]) -> list[dict[str, Any]]:
+    """Each task's reference outputs, scored as predictions through the model's path, must score 100 % on
+    every scorable example (Spider: the gold SQL against itself; GSM8K: the worked solution's number).
 
     Gold queries that fail to execute are named in the detail (they are excluded from every label and
     counted by `unscorable`), not failed here: this check is about the comparison semantics.
     """
-    records = run.sql.get(GOLD)
-    if records is None:
-        return _check("gold_vs_gold", GOLD, None,
-                      f"not run: no evals/{GOLD}/sql.jsonl (score the gold SQL as predictions to run it)")
-    scored = [r for r in records if r.ex is not None]
-    gold_errors = sum(r.error == "gold_error" for r in records)
-    if not scored:
-        return _check("gold_vs_gold", GOLD, False, f"no scorable example among {len(records)}")
-    block = rate_block(sum(r.ex for r in scored), len(scored))
-    wrong = [r.example_id for r in scored if r.ex != 1]
-    detail = f"EX {block['accuracy_pct']:.2f}% ({block['correct']}/{block['n']} scorable)"
-    if wrong:
-        detail += f"; gold differs from itself on {len(wrong)} (e.g. {', '.join(wrong[:3])}): the comparison is broken"
-    if gold_errors:
-        detail += (f"; {gold_errors} gold quer{'y' if gold_errors == 1 else 'ies'} failed to execute "
-                   "(excluded everywhere)")
-    return _check("gold_vs_gold", GOLD, not wrong, detail)
+    out = []
+    gold_tasks = [t for t in run.tasks if run.records(t.name, GOLD) is not None]
+    if not gold_tasks:
+        return [_check("gold_vs_gold", GOLD, None,
+                       f"not run: no evals/{GOLD}/ (score each task's reference outputs as predictions to run it)")]
+    for task in gold_tasks:
+        records = run.records(task.name, GOLD)
+        for t, m in run.measures():
+            if t.name != task.name or m.key not in labels.get(GOLD, {}):
+                continue
+            members = task.members(records, m)
+            scored = [(r, task.outcome(r, m)) for r in members]
+            scored = [(r, v) for r, v in scored if v is not None]
+            if not scored:
+                out.append(_check("gold_vs_gold", GOLD, False, f"{m.title}: no scorable example among {len(members)}",
+                                  measure=m.key))
+                continue
+            block = labels[GOLD][m.key]
+            wrong = [r.example_id for r, v in scored if v != 1]
+            detail = f"{m.title} {block['accuracy_pct']:.2f}% ({block['correct']}/{block['n']} scorable)"
+            if wrong:
+                detail += (f"; the reference differs from itself on {len(wrong)} (e.g. {', '.join(wrong[:3])}): the "
+                           "scoring is broken")
+            gold_errors = sum(getattr(r, "error", None) == "gold_error" for r in members)
+            if gold_errors:
+                detail += (f"; {gold_errors} gold quer{'y' if gold_errors == 1 else 'ies'} failed to execute "
+                           "(excluded everywhere)")
+            out.append(_check("gold_vs_gold", GOLD, not wrong, detail, measure=m.key))
+    return out
 
 
 def adapter_differs(run: RunData) -> list[dict[str, Any]]:
-    """Fail when every generation of a fine-tuned label equals the base model's on the same example."""
+    """Fail when every output of a fine-tuned label equals the base model's on the same example (the first
+    task with outputs on both sides: generations, or log-likelihoods)."""
     out = []
-    base_sql = {r.example_id: r.raw_generation for r in run.sql.get(BASELINE, [])}
-    base_mmlu = {(k, r.example_id): r.logprobs for k, recs in run.mmlu.get(BASELINE, {}).items() for r in recs}
     for label in run.labels:
         if label_kind(label) not in ("variant", "checkpoint"):
             continue
-        pairs = [(base_sql[r.example_id], r.raw_generation) for r in run.sql.get(label, [])
-                 if r.example_id in base_sql and r.error != "missing_db"]  # nothing generated without a db
-        what = "SQL generations"
-        if not pairs:  # no SQL side: compare MMLU log-likelihoods instead
-            pairs = [(base_mmlu[(k, r.example_id)], r.logprobs) for k, recs in run.mmlu.get(label, {}).items()
-                     for r in recs if base_mmlu.get((k, r.example_id)) is not None and r.logprobs is not None]
-            what = "MMLU log-likelihoods"
+        pairs, what = [], ""
+        for task in run.tasks:
+            base = {(r.example_id, task.sort_key(r)): task.fingerprint(r) for r in run.records(task.name, BASELINE) or []
+                    if getattr(r, "error", None) != "missing_db"}  # nothing generated without a database
+            pairs = [(base[(r.example_id, task.sort_key(r))], task.fingerprint(r))
+                     for r in run.records(task.name, label) or [] if base.get((r.example_id, task.sort_key(r)))
+                     is not None and task.fingerprint(r) is not None]
+            if pairs:
+                what = f"{task.title} outputs"
+                break
         if not pairs:
             out.append(_check("adapter_differs", label, None, "not run: no outputs shared with the baseline"))
             continue
@@ -135,11 +163,16 @@ def adapter_differs(run: RunData) -> list[dict[str, Any]]:
     return out
 
 
-def unscorable(run: RunData) -> list[dict[str, Any]]:
+def unscorable_reason(r: Any) -> str:
+    """Why a Spider example has no EX verdict: missing_db, gold_error, or 'other' (an inconsistent record)."""
+    return r.error if r.error in UNSCORABLE_REASONS else "other"
+
+
+def unscorable(run: RunData, labels: dict[str, dict], task: Task) -> list[dict[str, Any]]:
     """Count unscorable SQL examples and why; fail when the reason is unknown or nothing is scorable."""
     out = []
     for label in run.labels:
-        records = run.sql.get(label)
+        records = run.records(task.name, label)
         if records is None:
             continue
         reasons: dict[str, set[str]] = {}
@@ -160,29 +193,44 @@ def unscorable(run: RunData) -> list[dict[str, Any]]:
 
 
 def same_examples(run: RunData) -> list[dict[str, Any]]:
-    """Each label must be scored on the baseline's examples with the same prompts (same prompt hashes)."""
+    """Each label must be scored on the baseline's examples with the same prompts (same prompt hashes), task
+    by task."""
     out = []
-    base = {r.example_id: r.prompt_hash for r in run.sql.get(BASELINE, [])}
-    if not base:
-        return out
     for label in run.labels:
-        if label_kind(label) not in ("variant", "checkpoint") or label not in run.sql:
+        if label_kind(label) not in ("variant", "checkpoint"):
             continue
-        mine = {r.example_id: r.prompt_hash for r in run.sql[label]}
-        missing, extra = base.keys() - mine.keys(), mine.keys() - base.keys()
-        changed = [i for i in base.keys() & mine.keys() if base[i] != mine[i]]
-        passed = not (missing or extra or changed)
-        detail = (f"{len(base.keys() & mine.keys())} shared examples" + (f", {len(missing)} missing" if missing else "")
-                  + (f", {len(extra)} not in baseline" if extra else "")
-                  + (f", {len(changed)} with a different prompt than the baseline's" if changed else ""))
-        out.append(_check("same_examples_and_prompts", label, passed, detail))
+        parts, passed = [], True
+        for task in run.tasks:
+            base_recs, mine_recs = run.records(task.name, BASELINE), run.records(task.name, label)
+            if not base_recs or mine_recs is None:
+                continue
+            base = {task.sort_key(r): r.prompt_hash for r in base_recs}
+            mine = {task.sort_key(r): r.prompt_hash for r in mine_recs}
+            missing, extra = base.keys() - mine.keys(), mine.keys() - base.keys()
+            changed = [i for i in base.keys() & mine.keys() if base[i] != mine[i]]
+            passed = passed and not (missing or extra or changed)
+            parts.append(f"{task.name}: {len(base.keys() & mine.keys())} shared"
+                         + (f", {len(missing)} missing" if missing else "")
+                         + (f", {len(extra)} not in baseline" if extra else "")
+                         + (f", {len(changed)} with a different prompt than the baseline's" if changed else ""))
+        if parts:
+            out.append(_check("same_examples_and_prompts", label, passed, "; ".join(parts)))
     return out
+
+
+TASK_CHECKS = {"mmlu_vs_chance": mmlu_vs_chance, "mmlu_letter_bias": mmlu_letter_bias,
+               "unscorable_examples": unscorable}
 
 
 def run_checks(run: RunData, labels: dict[str, dict]) -> dict[str, Any]:
     """All checks; status 'failed' when any check failed (not-run checks are listed, not failed)."""
-    items = (mmlu_vs_chance(run, labels) + mmlu_letter_bias(run, labels) + [gold_vs_gold(run)] + adapter_differs(run)
-             + unscorable(run) + same_examples(run))
+    items = []
+    for task in run.tasks:
+        for name in task.checks:
+            if name not in TASK_CHECKS:
+                raise ValueError(f"task {task.name!r} names check {name!r}; known: {sorted(TASK_CHECKS)}")
+            items += TASK_CHECKS[name](run, labels, task)
+    items += gold_vs_gold(run, labels) + adapter_differs(run) + same_examples(run)
     failed = [check_title(c) for c in items if c["status"] == "failed"]
     return {"status": "failed" if failed else "passed", "failed": failed,
             "not_run": [check_title(c) for c in items if c["status"] == "not_run"], "items": items}
@@ -193,4 +241,6 @@ def check_title(check: dict[str, Any]) -> str:
     what = [check["label"]] if check.get("label") else []
     if check.get("shots") is not None:
         what.append(f"{check['shots']}-shot")
+    if check.get("measure"):
+        what.append(check["measure"])
     return f"{check['name']} ({', '.join(what)})" if what else check["name"]

@@ -1,4 +1,4 @@
-"""Learning/forgetting curves: Spider EX and MMLU accuracy at each evaluated checkpoint of a variant.
+"""Learning/forgetting curves: every measure (Spider EX, MMLU, GSM8K, ...) at each evaluated checkpoint of a variant.
 
 Points come from labels `<variant>@step<N>`; step 0 is the baseline (the base model is the adapter
 at initialisation, LoRA's B = 0), and the final adapter (label `<variant>`) sits at the step count its
@@ -31,14 +31,9 @@ def final_step(run: RunData, variant: str) -> int | None:
 
 
 def _point(label: str, step: int | None, summary: dict[str, Any]) -> dict[str, Any]:
-    sql = summary.get("sql") or {}
-    return {
-        "step": step, "label": label,
-        "sql_pct": sql.get("accuracy_pct"), "sql_ci_low_pct": sql.get("ci_low_pct"),
-        "sql_ci_high_pct": sql.get("ci_high_pct"), "sql_n": sql.get("n"),
-        "mmlu": {k: {"pct": b["accuracy_pct"], "ci_low_pct": b["ci_low_pct"], "ci_high_pct": b["ci_high_pct"],
-                     "n": b["n"]} for k, b in (summary.get("mmlu") or {}).items()},
-    }
+    return {"step": step, "label": label,
+            "measures": {k: {"pct": b["accuracy_pct"], "ci_low_pct": b["ci_low_pct"], "ci_high_pct": b["ci_high_pct"],
+                             "n": b["n"]} for k, b in summary.items()}}
 
 
 def build_curves(run: RunData, labels: dict[str, dict]) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Everything here comes from files a run wrote (layout in `tradeoff_ray.records`), so a report can be
 rebuilt at any time without recomputation, and without torch or Ray. Required: the run dir, its
 config.yaml and at least one evaluated label under evals/. Optional (used when present): the `gold`
-label, checkpoints, MMLU files, train/<variant>/result.json, stages/*.json, manifests/*.json.
+label, checkpoints, train/<variant>/result.json, stages/*.json, manifests/*.json.
+Per-example files are `evals/<label>/<task>.jsonl` for every registered task (tradeoff_ray/tasks/); run
+dirs written before tasks were plug-ins (`sql.jsonl`, `mmlu_<k>shot.jsonl`) are read as spider / mmlu.
 A malformed file raises `RunDirError` naming the file (and line) and what to do.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import yaml
 
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.records import BASELINE, GOLD, MmluResult, SqlResult
+from tradeoff_ray.records import BASELINE, GOLD, SqlResult
+from tradeoff_ray.tasks import Measure, Task, TARGET, get_task, registered
 
 _CHECKPOINT = re.compile(r"^(?P<variant>.+)@step(?P<step>\d+)$")
 _MMLU_FILE = re.compile(r"^mmlu_(?P<shots>\d+)shot\.jsonl$")
@@ -44,23 +47,28 @@ def label_kind(label: str) -> str:
 
 @dataclass
 class RunData:
-    """A run's saved results. SQL and MMLU records are keyed by label; MMLU also by shot count."""
+    """A run's saved results: per task, per label, the per-example records."""
 
     run_dir: Path
     config: dict[str, Any]
-    sql: dict[str, list[SqlResult]] = field(default_factory=dict)
-    mmlu: dict[str, dict[int, list[MmluResult]]] = field(default_factory=dict)
+    results: dict[str, dict[str, list]] = field(default_factory=dict)  # task -> label -> records
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     manifests: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def tasks(self) -> list[Task]:
+        """The tasks with results, the target task first, then in registry order."""
+        names = [n for n in registered() if n in self.results]
+        return sorted((get_task(n) for n in names), key=lambda t: t.role != TARGET)
+
+    @property
     def labels(self) -> list[str]:
         """Every evaluated label: baseline, variants (config order, then Tune trials by name), checkpoints
         (by variant, then step), gold last."""
         order = {"baseline": 0, "variant": 1, "checkpoint": 2, "gold": 3}
-        found = set(self.sql) | set(self.mmlu)
+        found = {lb for per_label in self.results.values() for lb in per_label}
         configured = [v.get("name") for v in (self.config.get("training") or {}).get("variants") or []
                       if isinstance(v, dict)]
 
@@ -74,9 +82,22 @@ class RunData:
     def labels_of(self, kind: str) -> list[str]:
         return [label for label in self.labels if label_kind(label) == kind]
 
+    def measures(self) -> list[tuple[Task, Measure]]:
+        """Every measure of the run (task order; a measure any label's records yield)."""
+        out = []
+        for task in self.tasks:
+            records = [r for lb, recs in self.results[task.name].items() if lb != GOLD for r in recs]
+            records = records or [r for recs in self.results[task.name].values() for r in recs]
+            out += [(task, m) for m in task.measures(records)]
+        return out
+
+    def records(self, task: str, label: str) -> list | None:
+        return self.results.get(task, {}).get(label)
+
     @property
-    def shots(self) -> list[int]:
-        return sorted({k for per_shot in self.mmlu.values() for k in per_shot})
+    def sql(self) -> dict[str, list[SqlResult]]:
+        """Spider records by label (the SQL-specific analyses: error taxonomy, gold check)."""
+        return self.results.get("spider", {})
 
 
 def _read_records(path: Path, cls: type) -> list:
@@ -131,22 +152,29 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return raw
 
 
+_LEGACY = {"sql.jsonl": "spider"}  # file names of run dirs written before tasks were plug-ins
+
+
 def _load_label(run: RunData, label_dir: Path) -> None:
     label = label_dir.name
-    sql_path = label_dir / "sql.jsonl"
-    if sql_path.exists():
-        run.sql[label] = _read_records(sql_path, SqlResult)
-    for path in sorted(label_dir.glob("mmlu_*")):
-        if path.name.endswith(".tmp"):
+    found = False
+    for path in sorted(label_dir.glob("*.jsonl")):
+        name = path.stem
+        if name == "partial":
+            run.warnings.append(f"{path} holds rows of an unfinished evaluation; resume the run to finish it")
             continue
-        m = _MMLU_FILE.match(path.name)
-        if not m:
-            raise RunDirError(f"{path}: unknown MMLU file name; expected mmlu_<k>shot.jsonl (e.g. mmlu_5shot.jsonl)")
-        run.mmlu.setdefault(label, {})[int(m["shots"])] = _read_records(path, MmluResult)
-    if label not in run.sql and label not in run.mmlu:
+        if path.name in _LEGACY or _MMLU_FILE.match(path.name):
+            name = _LEGACY.get(path.name, "mmlu")
+        if name not in registered():
+            run.warnings.append(f"{path}: no task named {name!r} is registered here, so it is not analysed; "
+                                "import the module that registers it (tradeoff_ray.tasks.register) and rebuild")
+            continue
+        task = get_task(name)
+        run.results.setdefault(name, {}).setdefault(label, []).extend(_read_records(path, task.record_type))
+        found = True
+    if not found:
         # An evaluation killed before its first file was renamed into place leaves an empty dir.
-        run.warnings.append(f"{label_dir} holds no sql.jsonl or mmlu_<k>shot.jsonl (unfinished evaluation?); "
-                            "label skipped")
+        run.warnings.append(f"{label_dir} holds no <task>.jsonl (unfinished evaluation?); label skipped")
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -160,8 +188,8 @@ def load_run(run_dir: str | Path) -> RunData:
     for label_dir in label_dirs:
         _load_label(run, label_dir)
     if not run.labels:
-        raise RunDirError(f"{evals} holds no evaluated label (expected evals/<label>/sql.jsonl or "
-                          "mmlu_<k>shot.jsonl); run `tradeoff-ray eval` or resume the run first")
+        raise RunDirError(f"{evals} holds no evaluated label (expected evals/<label>/<task>.jsonl, e.g. "
+                          "spider.jsonl); run `tradeoff-ray eval` or resume the run first")
     if BASELINE not in run.labels:
         run.warnings.append(f"{evals / BASELINE} is missing: no comparison with the base model is possible; "
                             "evaluate the base model into this run dir or resume the run")

@@ -1,34 +1,31 @@
 """metrics.json: every number of a run's report, computed from its saved records in one pass.
 
-Schema (version 1). Percentages are unrounded floats in 0..100; None (null) means undefined (n = 0).
-MMLU shot counts are string keys ("0", "5"). A "rate" is {n, correct, accuracy_pct, ci_low_pct,
-ci_high_pct} with a 95% Wilson interval.
+Schema (version 2). Percentages are unrounded floats in 0..100; None (null) means undefined (n = 0).
+A "measure" is one accuracy of one task (tradeoff_ray/tasks/): 'spider' (EX), 'mmlu_<k>shot',
+'gsm8k_strict', 'gsm8k_flexible', or a registered task's. A "rate" is {n, correct, accuracy_pct,
+ci_low_pct, ci_high_pct} with a 95% Wilson interval (`tasks.base.rate_block`, the one rate type).
 
-    {"schema_version": 1,
-     "run": {name, run_dir, model, primary_shots, shots, baseline, variants, checkpoints, gold, diverged,
-             status: "ok" | "checks_failed", warnings, data: {spider: {...}, mmlu: {...}}, config: {...}},
-     "labels": {label: {"sql": rate + {n_total, n_unscorable, unscorable: {reason: n},
-                                      by_hardness: {easy|medium|hard|extra: rate}} | null,
-                        "mmlu": {shots: rate + {macro_accuracy_pct, no_answer, n_subjects,
-                                               by_category: {category: rate}}}}},
-     "comparisons": {label: {"baseline": "baseline",
-                             "sql": delta + {by_hardness: {h: delta}} | null,
-                             "mmlu": {shots: delta + {by_category: {c: delta}}}}},
+    {"schema_version": 2,
+     "run": {name, run_dir, model, measures: [{key, task, title, role: "target" | "general", group_by}],
+             target (measure key | null), general ([measure keys]), baseline, variants, checkpoints, gold,
+             diverged, status: "ok" | "checks_failed", warnings, data: {task: {...}}, config: {...}},
+     "labels": {label: {measure: rate + {n_total, n_unscorable, by_group?: {group: rate}, ...task extras}}},
+     "comparisons": {label: {"baseline": "baseline", measure: delta + {by_group?: {group: delta}}}},
      "multiple_comparisons": {method, alpha, family_size, test},
-     "seeds": {group: {seeds, labels, "sql": seed_block | null, "mmlu": {shots: seed_block}}},
-     "pareto": {shots, x, y, points: [{label, delta_mmlu_pp, delta_ex_pp, mmlu_ci_pp, ex_ci_pp, on_front}],
-                front, baseline_on_front},
+     "seeds": {group: {seeds, labels, measures: {measure: seed_block}}},
+     "pareto": {x (a general measure), y (the target measure), points: [{label, dx_pp, dy_pp, x_ci_pp, y_ci_pp,
+                on_front}], front, baseline_on_front},
      "checks": {status: "passed" | "failed", failed, not_run, items: [{name, label, status, passed, detail}]},
-     "curves": {variant: {final_step, points: [{step, label, sql_pct, sql_ci_low_pct, sql_ci_high_pct,
-                                                sql_n, mmlu: {shots: {pct, ci_low_pct, ci_high_pct, n}}}]}},
+     "curves": {variant: {final_step, points: [{step, label, measures: {measure: {pct, ci_low_pct,
+                                                                                ci_high_pct, n}}}]}},
      "errors": {taxonomy: {label: {n, classes: {class: n}, wrong_result_kinds: {kind: n}}},
                 examples: [{label, shown, kind, example_id, db_id, hardness, question, pred_sql,
-                            raw_generation, gold_sql, class, detail}]},
+                            raw_generation, gold_sql, class, detail}]}   (Spider runs only; else empty)
      "training": {variant: {scalar fields of train/<variant>/result.json (status: "trained" | "diverged",
                             message), final_train_loss?, curve?: [{step, loss, grad_norm}],
                             divergence?: {variant, step, loss, grad_norm, last_finite_step, last_finite_loss,
                                           learning_rate, checkpoint}}},
-     "stages": {stage: {wall_s, cached?, input_hash?}}}
+     "stages": {stage: {wall_s, cached?, key?}}}
 
 where a "delta" is {baseline_pct, variant_pct, delta_pp (= variant_pct - baseline_pct exactly),
 delta_rel_pct (= 100 * delta_pp / baseline_pct), n_baseline, n_variant, n_paired, paired_delta_pp,
@@ -51,56 +48,65 @@ from tradeoff_ray.analyze.curves import build_curves
 from tradeoff_ray.analyze.failures import error_summary
 from tradeoff_ray.analyze.load import RunData, label_kind, load_run
 from tradeoff_ray.analyze.seeds import seed_summary
-from tradeoff_ray.analyze.tradeoff import (N_BOOT, adjust_for_multiple_comparisons, compare_mmlu, compare_sql,
-                                           label_summary, tradeoff_points)
-from tradeoff_ray.records import BASELINE, write_json
+from tradeoff_ray.analyze.tradeoff import N_BOOT, adjust_for_multiple_comparisons, compare, label_summary, tradeoff_points
+from tradeoff_ray.records import BASELINE, GOLD, write_json
+from tradeoff_ray.tasks import TARGET
 
-SCHEMA_VERSION = 1
-_WALL_KEYS = ("wall_s", "wall_time_s", "elapsed_s", "duration_s", "seconds")
-
-
-def _source(value: Any) -> tuple[str, bool]:
-    if value in (None, ""):
-        return "built-in demo data", True
-    return ("Hugging Face hub" if value == "hub" else str(value)), False
+SCHEMA_VERSION = 2
 
 
-def spider_data(run: RunData) -> dict[str, Any]:
-    """Where the Spider questions came from and how many were scored, excluded, and why."""
-    data = run.config.get("data") or {}
-    source, demo = _source(data.get("spider_dir"))
-    ref = BASELINE if BASELINE in run.sql else next((lb for lb in run.labels if lb in run.sql
-                                                     and label_kind(lb) != "gold"), None)
-    out: dict[str, Any] = {"source": source, "is_demo": demo, "dev_limit": data.get("dev_limit"), "label": ref}
+_LEGACY_MANIFESTS = {"spider": "spider_dev", "mmlu": "mmlu_subset"}
+
+
+def task_data(run: RunData, labels: dict[str, dict]) -> dict[str, Any]:
+    """Per task: where its items came from, whether it is demo data, and how many were scored and excluded
+    (from its manifest and the reference label's records: the baseline, else the first model label)."""
+    out: dict[str, Any] = {}
+    config_data = run.config.get("data") or {}
+    for task in run.tasks:
+        manifest = run.manifests.get(task.name) or run.manifests.get(_LEGACY_MANIFESTS.get(task.name, "")) or {}
+        per_label = run.results[task.name]
+        ref = BASELINE if BASELINE in per_label else next((lb for lb in run.labels if lb in per_label
+                                                           and label_kind(lb) != "gold"), None)
+        info: dict[str, Any] = {"task": task.name, "title": task.title, "label": ref,
+                                "source": manifest.get("source"), "is_demo": manifest.get("is_demo")}
+        if info["source"] is None:  # manifests of older runs lack it: read it from the config
+            key = {"spider": "spider_dir", "mmlu": "mmlu_dir", "gsm8k": "gsm8k_dir"}.get(task.name)
+            value = config_data.get(key) if key else None
+            info["source"] = "built-in demo data" if value in (None, "") and key else str(value)
+            info["is_demo"] = value in (None, "") and key in ("spider_dir", "mmlu_dir")
+        for k in ("dev_limit", "split", "per_category", "limit", "shots", "mode"):
+            if k in manifest:
+                info[k] = manifest[k]
+        if ref is not None:
+            records = per_label[ref]
+            info["n_records"] = len(records)
+            info["measures"] = {key: {"n": b["n"], "n_total": b["n_total"], "n_unscorable": b["n_unscorable"],
+                                      **({"by_group": {g: gb["n"] for g, gb in b["by_group"].items()}}
+                                         if "by_group" in b else {})}
+                                for key, b in labels[ref].items() if key in {m.key for t, m in run.measures()
+                                                                             if t.name == task.name}}
+        if task.name == "spider":
+            info.update(_spider_exclusions(run, ref, manifest))
+        out[task.name] = info
+    return out
+
+
+def _spider_exclusions(run: RunData, ref: str | None, manifest: dict) -> dict[str, Any]:
+    """Spider questions excluded from EX and why: databases missing, gold queries that fail to execute."""
     if ref is None:
-        return out
+        return {}
     records = run.sql[ref]
     missing: dict[str, int] = {}
     for r in records:
         if r.error == "missing_db":
             missing[r.db_id] = missing.get(r.db_id, 0) + 1
-    n_total = len(records)
-    manifest = run.manifests.get("spider_dev")
-    if isinstance(manifest, dict):  # eval may drop examples without a database before writing records
-        for db, v in (manifest.get("missing_dbs") or {}).items():
-            missing[db] = max(missing.get(db, 0), len(v) if isinstance(v, list) else int(v))
-        if isinstance(manifest.get("n_total"), int):
-            n_total = max(n_total, manifest["n_total"])
+    for db, v in (manifest.get("missing_dbs") or {}).items():
+        missing[db] = max(missing.get(db, 0), len(v) if isinstance(v, list) else int(v))
+    n_total = max(len(records), manifest.get("n_total") or 0)
     n_scored = sum(r.ex is not None for r in records)
-    out.update(n_total=n_total, n_scored=n_scored, n_excluded=n_total - n_scored,
-               missing_dbs=dict(sorted(missing.items())),
-               gold_errors=sum(r.error == "gold_error" for r in records))
-    return out
-
-
-def mmlu_data(run: RunData, labels: dict[str, dict]) -> dict[str, Any]:
-    data = run.config.get("data") or {}
-    source, demo = _source(data.get("mmlu_dir"))
-    ref = BASELINE if BASELINE in run.mmlu else next(iter(run.mmlu), None)
-    per_shot = {k: {"n": b["n"], "by_category": {c: cb["n"] for c, cb in b["by_category"].items()}}
-                for k, b in (labels[ref]["mmlu"].items() if ref else [])}
-    return {"source": source, "is_demo": demo, "split": data.get("mmlu_split"),
-            "per_category": data.get("mmlu_per_category"), "label": ref, "shots": per_shot}
+    return {"n_total": n_total, "n_scored": n_scored, "n_excluded": n_total - n_scored,
+            "missing_dbs": dict(sorted(missing.items())), "gold_errors": sum(r.error == "gold_error" for r in records)}
 
 
 def config_summary(config: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +122,9 @@ def config_summary(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": {k: model.get(k) for k in ("name", "revision", "dtype")},
         "prompt": {k: prompt.get(k) for k in ("foreign_keys", "sample_rows", "schema_source", "use_chat_template")},
-        "eval": {k: ev.get(k) for k in ("engine", "mmlu_mode", "mmlu_shots", "max_new_tokens", "keep_distinct",
-                                        "sql_timeout_s", "mmlu_chat_template")},
+        "eval": {k: ev.get(k) for k in ("tasks", "engine", "mmlu_mode", "mmlu_shots", "max_new_tokens",
+                                        "keep_distinct", "sql_timeout_s", "mmlu_chat_template", "gsm8k_shots",
+                                        "gsm8k_max_new_tokens")},
         "variants": variants,
         "tune": {"enabled": bool(tune.get("enabled")), "search": tune.get("search"),
                  "num_samples": tune.get("num_samples")},
@@ -127,8 +134,6 @@ def config_summary(config: dict[str, Any]) -> dict[str, Any]:
 def training_curve(result: dict[str, Any]) -> list[dict[str, Any]]:
     """[{step, loss, grad_norm}] of every logged training step (NaN/inf kept as they were logged)."""
     points = result.get("train_loss")
-    if not isinstance(points, list):
-        points = result.get("losses")
     curve = []
     for p in points if isinstance(points, list) else []:
         if isinstance(p, dict) and isinstance(p.get("step"), int):
@@ -160,59 +165,53 @@ def stage_summary(run: RunData) -> dict[str, Any]:
     for stage, marker in run.stages.items():
         if not isinstance(marker, dict):
             continue
-        wall = next((marker[k] for k in _WALL_KEYS if isinstance(marker.get(k), (int, float))), None)
-        out[stage] = {"wall_s": wall, **{k: marker[k] for k in ("cached", "input_hash") if k in marker}}
+        wall = marker.get("wall_s") if isinstance(marker.get("wall_s"), (int, float)) else None
+        out[stage] = {"wall_s": wall, **{k: marker[k] for k in ("cached", "key") if k in marker}}
     return out
-
-
-def primary_shots(run: RunData) -> str | None:
-    """The shot count shown in headline tables: the first of eval.mmlu_shots that was scored."""
-    scored = run.shots
-    for k in (run.config.get("eval") or {}).get("mmlu_shots") or []:
-        if k in scored:
-            return str(k)
-    return str(scored[0]) if scored else None
 
 
 def compute_metrics(run: RunData, *, n_boot: int = N_BOOT) -> dict[str, Any]:
     """All report numbers of a loaded run (see the module docstring for the schema)."""
-    labels = {lb: label_summary(run.sql.get(lb), run.mmlu.get(lb)) for lb in run.labels}
+    labels = {lb: label_summary(run, lb) for lb in run.labels}
+    measures = run.measures()
     compared = [lb for lb in run.labels if label_kind(lb) in ("variant", "checkpoint")]
     comparisons: dict[str, Any] = {}
     if BASELINE in labels:
         for lb in compared:
-            comp: dict[str, Any] = {"baseline": BASELINE, "sql": None, "mmlu": {}}
-            if lb in run.sql and BASELINE in run.sql:
-                comp["sql"] = compare_sql(run.sql[BASELINE], run.sql[lb], labels[BASELINE]["sql"],
-                                          labels[lb]["sql"], label=lb, n_boot=n_boot)
-            for k, recs in sorted(run.mmlu.get(lb, {}).items()):
-                if k in run.mmlu.get(BASELINE, {}):
-                    comp["mmlu"][str(k)] = compare_mmlu(run.mmlu[BASELINE][k], recs, labels[BASELINE]["mmlu"][str(k)],
-                                                        labels[lb]["mmlu"][str(k)], label=lb, shots=str(k),
-                                                        n_boot=n_boot)
+            comp: dict[str, Any] = {"baseline": BASELINE}
+            for task, m in measures:
+                base, other = run.records(task.name, BASELINE), run.records(task.name, lb)
+                if base is not None and other is not None and m.key in labels[BASELINE] and m.key in labels[lb]:
+                    comp[m.key] = compare(task, m, base, other, labels[BASELINE][m.key], labels[lb][m.key],
+                                          label=lb, n_boot=n_boot)
             comparisons[lb] = comp
     multiple = adjust_for_multiple_comparisons(comparisons)
-    shots = primary_shots(run)
     variants = run.labels_of("variant")
     checks = run_checks(run, labels)
     training = training_summary(run)
+    target = next((m.key for _, m in measures if m.role == TARGET), None)
+    general = [m.key for _, m in measures if m.role != TARGET]
     return {
         "schema_version": SCHEMA_VERSION,
         "run": {
             "name": run.config.get("name") or run.run_dir.name, "run_dir": str(run.run_dir),
-            "model": (run.config.get("model") or {}).get("name"), "primary_shots": shots,
-            "shots": [str(k) for k in run.shots], "baseline": BASELINE if BASELINE in labels else None,
-            "variants": variants, "checkpoints": run.labels_of("checkpoint"), "gold": bool(run.labels_of("gold")),
+            "model": (run.config.get("model") or {}).get("name"),
+            "measures": [{"key": m.key, "task": t.name, "title": m.title, "role": m.role, "group_by": m.group_by}
+                         for t, m in measures],
+            "target": target, "general": general,
+            "baseline": BASELINE if BASELINE in labels else None,
+            "variants": variants, "checkpoints": run.labels_of("checkpoint"), "gold": GOLD in labels,
             "diverged": [v for v, t in training.items() if t.get("status") == "diverged"],
             "status": "checks_failed" if checks["status"] == "failed" else "ok", "warnings": list(run.warnings),
-            "data": {"spider": spider_data(run), "mmlu": mmlu_data(run, labels)},
+            "data": task_data(run, labels),
             "config": config_summary(run.config),
         },
         "labels": labels,
         "comparisons": comparisons,
         "multiple_comparisons": multiple,
         "seeds": seed_summary(run, labels, comparisons, n_boot=n_boot),
-        "pareto": tradeoff_points(comparisons, variants, shots=shots, baseline=BASELINE),
+        "pareto": tradeoff_points(comparisons, variants, x=general[0] if general else None, y=target,
+                                  baseline=BASELINE),
         "checks": checks,
         "curves": build_curves(run, labels),
         "errors": error_summary(run),

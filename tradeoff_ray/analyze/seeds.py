@@ -13,7 +13,7 @@ from typing import Any
 
 from tradeoff_ray.analyze.load import RunData
 from tradeoff_ray.analyze.stats import bootstrap_mean_interval
-from tradeoff_ray.analyze.tradeoff import N_BOOT, outcomes, pct
+from tradeoff_ray.analyze.tradeoff import N_BOOT, measure_outcomes, pct
 from tradeoff_ray.records import BASELINE
 
 
@@ -46,27 +46,22 @@ def _block(base: dict[str, int], members: list[dict[str, int]], accs: list[float
 
 def seed_summary(run: RunData, labels: dict[str, dict], comparisons: dict[str, dict],
                  *, n_boot: int = N_BOOT) -> dict[str, Any]:
-    """Per seed group: seeds, labels, and for Spider and each MMLU shot count the mean with both spreads."""
+    """Per seed group: seeds, labels, and for every measure the mean with both spreads."""
     out: dict[str, Any] = {}
     for group, members in seed_groups(run.config).items():
         names = [name for _, name in sorted(members) if name in labels and name in comparisons]
         if not names:
             continue
         entry: dict[str, Any] = {"seeds": [s for s, n in sorted(members) if n in names], "labels": names,
-                                 "sql": None, "mmlu": {}}
-        if BASELINE in run.sql and all(n in run.sql for n in names):
-            entry["sql"] = _block(
-                outcomes(run.sql[BASELINE], where="evals/baseline/sql.jsonl"),
-                [outcomes(run.sql[n], where=f"evals/{n}/sql.jsonl") for n in names],
-                [labels[n]["sql"]["accuracy_pct"] for n in names],
-                [comparisons[n]["sql"]["delta_pp"] for n in names], n_boot=n_boot, seed=0)
-        for shots, base_recs in sorted(run.mmlu.get(BASELINE, {}).items()):
-            k = str(shots)
-            if all(shots in run.mmlu.get(n, {}) for n in names):
-                entry["mmlu"][k] = _block(
-                    outcomes(base_recs, where=f"evals/baseline/mmlu_{k}shot.jsonl"),
-                    [outcomes(run.mmlu[n][shots], where=f"evals/{n}/mmlu_{k}shot.jsonl") for n in names],
-                    [labels[n]["mmlu"][k]["accuracy_pct"] for n in names],
-                    [comparisons[n]["mmlu"][k]["delta_pp"] for n in names], n_boot=n_boot, seed=int(shots) + 1)
+                                 "measures": {}}
+        for i, (task, m) in enumerate(run.measures()):
+            base = run.records(task.name, BASELINE)
+            if base is None or not all(m.key in comparisons[n] for n in names):
+                continue
+            entry["measures"][m.key] = _block(
+                measure_outcomes(task, base, m, label=BASELINE),
+                [measure_outcomes(task, run.records(task.name, n), m, label=n) for n in names],
+                [labels[n][m.key]["accuracy_pct"] for n in names],
+                [comparisons[n][m.key]["delta_pp"] for n in names], n_boot=n_boot, seed=i)
         out[group] = entry
     return out

@@ -1,14 +1,15 @@
-"""`tradeoff-ray eval CONFIG [--adapter PATH] [--out DIR] [--set k=v]`: score one model on Spider dev and MMLU.
+"""`tradeoff-ray eval CONFIG [--adapter PATH] [--out DIR] [--set k=v]`: score one model on every configured task.
 
     tradeoff-ray eval                                   # quickstart: bundled model, demo data, CPU
     tradeoff-ray eval configs/quickstart.yaml --set data.spider_dir=$SPIDER_DIR --set data.mmlu_dir=$MMLU_DIR
     tradeoff-ray eval CONFIG --adapter runs/<run>/train/lora-r16/adapter --out runs/<run>
 
 Every input (config, both benchmarks, the model, the adapter) is checked before Ray starts or a
-directory is touched. Writes `evals/<label>/{sql.jsonl, mmlu_<k>shot.jsonl, summary.json}` into the
-run directory (a new one under `output_dir`, or `--out`: an existing run made with the same config
-whose `evals/<label>` does not exist yet) and prints EX overall and by hardness, MMLU by category and shot
-count, what could not be scored and why, and which engine ran. The label is 'baseline' without an
+directory is touched. Writes `evals/<label>/<task>.jsonl` per task (`eval.tasks`: spider, mmlu, gsm8k, ...)
+and `summary.json` into the run directory (a new one under `output_dir`, or `--out`: an existing run made
+with the same config whose `evals/<label>` does not exist yet) and prints a section per task: each
+measure overall and by its breakdown (EX by hardness, MMLU by category per shot count), what could not
+be scored and why, and which engine ran. The label is 'baseline' without an
 adapter, else the variant name read from the adapter path ('<variant>' or '<variant>@step<N>').
 """
 from __future__ import annotations
@@ -45,25 +46,25 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
     if adapter is not None and not is_full_model_dir(adapter):  # a fully fine-tuned model dir serves as it is
         check_adapter_dir(adapter)  # fail before starting Ray
     label = label_for(adapter)
-    spider, mmlu = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage
+    data = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage
     with ray_session(cfg.ray):
         run_dir = new_run_dir(cfg, out=out, outputs=(f"evals/{label}",))
         print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
-        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter, spider=spider, mmlu=mmlu)
+        summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter, data=data)
     print_summary(summary)
     print(f"[eval] per-example results: {run_dir / 'evals' / label}", flush=True)
     return 0
 
 
-def _pct(cell: dict[str, Any] | None, low: str = "low", high: str = "high") -> tuple[str, str]:
+def _pct(cell: dict[str, Any] | None) -> tuple[str, str]:
     if not cell or not cell.get("n"):
         return "—", "—"
-    lo, hi = (cell["ci95"] if "ci95" in cell else (cell[low], cell[high]))
-    return f"{cell['accuracy']:.1%}", f"{lo:.1%}–{hi:.1%}"
+    return f"{cell['accuracy_pct']:.1f}%", f"{cell['ci_low_pct']:.1f}–{cell['ci_high_pct']:.1f}%"
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    """Rich tables of one label's summary (as `evaluate` returns it and summary.json holds it)."""
+    """Rich tables of one label's summary (as `evaluate` returns it and summary.json holds it): a section
+    per task, a table per measure with its breakdown, then what could not be scored and why."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -71,36 +72,35 @@ def print_summary(summary: dict[str, Any]) -> None:
     console = Console()
     console.print(f"[bold]{escape(summary['label'])}[/bold] — engine [bold]{summary['engine']}[/bold] "
                   f"({escape(summary['engine_reason'])}); served: {escape(summary['served'])}")
-    sql = summary.get("sql")
-    if sql:
-        t = Table(title=f"Spider EX ({sql['scored']} of {sql['questions']} questions scored)")
-        for col in ("hardness", "n", "correct", "EX", "95% CI"):
-            t.add_column(col, justify="left" if col == "hardness" else "right")
-        for level, cell in sql["by_hardness"].items():
-            t.add_row(level, str(cell["n"]), str(cell["correct"]), *_pct(cell))
-        t.add_row("[bold]all[/bold]", str(sql["ex"]["n"]), str(sql["ex"]["correct"]), *_pct(sql["ex"]))
-        console.print(t)
-        errors = ", ".join(f"{k} {v}" for k, v in sql["errors"].items())
-        console.print(f"prediction classes: {errors or 'none'}")
-        if sql["wrong_result_kinds"]:
-            console.print("wrong results: " + ", ".join(f"{k} {v}" for k, v in sql["wrong_result_kinds"].items()))
-        if sql["unscorable"]:
-            why = ", ".join(f"{k} {v}" for k, v in sql["unscorable"].items())
-            console.print(f"[yellow]not scorable: {sum(sql['unscorable'].values())} ({why})[/yellow]")
-    for shots, acc in (summary.get("mmlu") or {}).items():
-        t = Table(title=f"MMLU {shots}-shot ({acc['n']} questions)")
-        for col in ("category", "n", "correct", "accuracy", "95% CI"):
-            t.add_column(col, justify="left" if col == "category" else "right")
-        for cat, cell in acc["per_category"].items():
-            t.add_row(cat, str(cell["n"]), str(cell["correct"]), *_pct(cell))
-        t.add_row("[bold]micro[/bold]", str(acc["micro"]["n"]), str(acc["micro"]["correct"]), *_pct(acc["micro"]))
-        t.add_row("[bold]macro[/bold]", "", "", f"{acc['macro']:.1%}", "")
-        console.print(t)
-        if acc.get("no_answer"):
-            console.print(f"[yellow]no answer read: {acc['no_answer']}[/yellow]")
-        if acc.get("fewer_exemplars"):
-            console.print(f"[yellow]{acc['fewer_exemplars']} questions had fewer than {shots} dev exemplars[/yellow]")
-        for w in acc.get("warnings", []):
-            console.print(f"[red]warning: {escape(w)}[/red]")
-    for task, tm in (summary.get("timing") or {}).items():
-        console.print(f"{task}: {tm['rows']} rows in {tm['seconds']:.1f}s ({tm['rows_per_s'] or 0:.2f}/s)")
+    for task, block in (summary.get("tasks") or {}).items():
+        console.rule(f"[bold]{escape(task)}[/bold] — {escape(str(block.get('source')))}")
+        for key, m in block["measures"].items():
+            t = Table(title=f"{key}: {m['correct']}/{m['n']} scored of {m['n_total']}")
+            head = "group" if not m.get("by_group") else "breakdown"
+            for col in (head, "n", "correct", "accuracy", "95% CI"):
+                t.add_column(col, justify="left" if col == head else "right")
+            for group, cell in (m.get("by_group") or {}).items():
+                t.add_row(group, str(cell["n"]), str(cell["correct"]), *_pct(cell))
+            t.add_row("[bold]all[/bold]", str(m["n"]), str(m["correct"]), *_pct(m))
+            console.print(t)
+            notes = []
+            if m.get("macro_accuracy_pct") is not None:
+                notes.append(f"macro over categories {m['macro_accuracy_pct']:.1f}%")
+            if m.get("errors"):
+                notes.append("prediction classes: " + ", ".join(f"{k} {v}" for k, v in m["errors"].items()))
+            if m.get("no_answer"):
+                notes.append(f"[yellow]no answer read: {m['no_answer']}[/yellow]")
+            if m.get("fewer_exemplars"):
+                notes.append(f"[yellow]{m['fewer_exemplars']} questions had fewer dev exemplars than asked[/yellow]")
+            if m.get("n_unscorable"):
+                why = ", ".join(f"{k} {v}" for k, v in (m.get("unscorable") or {}).items())
+                notes.append(f"[yellow]not scorable: {m['n_unscorable']}{f' ({why})' if why else ''}[/yellow]")
+            for note in notes:
+                console.print(note)
+    tm = summary.get("timing") or {}
+    if tm.get("seconds") is not None:
+        console.print(f"{tm['rows']} rows in {tm['seconds']:.1f}s ({tm['rows_per_s'] or 0:.2f}/s)")
+    elif tm.get("shared"):
+        sh = tm["shared"]
+        console.print(f"served with {sh['labels']} on {sh['engines']} engine(s): {sh['rows']} rows in "
+                      f"{sh['seconds']:.1f}s")

@@ -34,13 +34,13 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     cfg, run_dir = resolve(config, resume, overrides or [])
     check_can_train(cfg, [] if cfg.tune.enabled else cfg.training.variants)  # fail before any work
     with notices.held():  # the estimate is the first line; the data loaders' notices follow it
-        spider, mmlu = check_inputs(cfg)  # Ray address, data and model: fail in seconds, before Ray or a run dir
+        data = check_inputs(cfg, training=bool(cfg.training.variants) or cfg.tune.enabled)  # fail in seconds
         if run_dir is None:
             run_dir = new_run_dir(cfg)
         else:
             save_config(cfg, run_dir)
         experiment = Experiment(cfg, run_dir)
-        estimate = experiment.prepare(spider=spider, mmlu=mmlu)
+        estimate = experiment.prepare(data=data)
         # Every stage cached: nothing needs Ray, and starting it is most of a rerun's time (checkpoint
         # evaluations are not in the plan, so they keep Ray).
         needs_ray = not estimate.all_cached() or cfg.eval.evaluate_checkpoints
@@ -53,10 +53,14 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     return run_dir
 
 
+def headline_measures(metrics: dict) -> list[dict]:
+    """The measures of the trade-off table: every measure of the run, target first."""
+    return list(metrics.get("run", {}).get("measures") or [])
+
+
 def headline_rows(metrics: dict) -> list[tuple[str, ...]]:
-    """Baseline and each variant: Spider EX and MMLU (primary shots) with deltas, CIs and p-values."""
+    """Baseline and each variant: every measure with its delta, CI and p-value."""
     run = metrics.get("run", {})
-    shots = str(run.get("primary_shots", 0))
     labels = [run.get("baseline")] + list(run.get("variants") or [])
 
     def pct(rate: dict | None) -> str:
@@ -71,8 +75,10 @@ def headline_rows(metrics: dict) -> list[tuple[str, ...]]:
     for label in [lb for lb in labels if lb]:
         lab = metrics.get("labels", {}).get(label, {})
         comp = metrics.get("comparisons", {}).get(label, {})
-        rows.append((label, pct(lab.get("sql")), delta(comp.get("sql")),
-                     pct((lab.get("mmlu") or {}).get(shots)), delta((comp.get("mmlu") or {}).get(shots))))
+        cells: list[str] = [label]
+        for m in headline_measures(metrics):
+            cells += [pct(lab.get(m["key"])), delta(comp.get(m["key"]))]
+        rows.append(tuple(cells))
     return rows
 
 
@@ -81,10 +87,11 @@ def _print_headline(run_dir: Path) -> None:
     from rich.table import Table
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    shots = metrics.get("run", {}).get("primary_shots", 0)
     table = Table(title=f"trade-off vs baseline ({run_dir.name}); deltas: pp [95% paired bootstrap CI], McNemar p")
-    for col in ("label", "Spider EX", "Δ EX", f"MMLU {shots}-shot", "Δ MMLU"):
-        table.add_column(col)
+    table.add_column("label")
+    for m in headline_measures(metrics):
+        table.add_column(m["title"])
+        table.add_column(f"Δ {m['title']}")
     for row in headline_rows(metrics):
         table.add_row(*row)
     console = Console()

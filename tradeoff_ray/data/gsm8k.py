@@ -36,6 +36,7 @@ class MathProblem:
 class Gsm8kData:
     splits: dict[str, list[MathProblem]]
     source: str = ""
+    root: Path | None = None  # the directory it was read from (None for the hub)
 
     def exemplars(self, k: int) -> list[MathProblem]:
         """The first k train problems (the few-shot exemplars)."""
@@ -83,7 +84,7 @@ def load_gsm8k_dir(root: str | Path) -> Gsm8kData:
         if not problems:
             raise UserError(f"{path} holds no problems")
         splits[split] = problems
-    return Gsm8kData(splits=splits, source=str(root))
+    return Gsm8kData(splits=splits, source=str(root), root=root)
 
 
 def load_gsm8k_hub() -> Gsm8kData:

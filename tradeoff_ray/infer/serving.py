@@ -4,11 +4,11 @@
         (columns: task, label, adapter, prompt, ...)                    one engine, all rows queued at once,
                                                                         finished rows streamed back in chunks
 
-A row names its task ('sql': greedy generation; 'mmlu': letter scores or a short generation) and the
-adapter that serves it (None = the base model or a merged copy). `serve_rows` turns rows into engine
+A row names its kind ('generate': greedy generation; 'choice': continuation log-probs, tasks/base.py) and
+the adapter that serves it (None = the base model or a merged copy). `serve_rows` turns rows into engine
 requests, hands them to the engine in one go and streams finished rows back; the engine's scheduler
 batches them (vLLM: continuous batching, multi-LoRA). An engine without `stream` (the HF engine) is
-driven task by task in its own batches, one model per engine.
+driven in its own batches (generations grouped by budget and stop strings), one model per engine.
 
 `EngineActor` is the thin Ray actor over `serve_rows`: built once per GPU, it serves `serve` calls for as
 long as the stage lasts, so the engine starts once per GPU per stage, not once per label and task.
@@ -27,15 +27,15 @@ from tradeoff_ray.infer.engine import (
     GenerateRequest,
     StreamingEngine,
 )
-from tradeoff_ray.infer.tasks import MMLU_GENERATIVE_MAX_NEW_TOKENS, SQL_STOP, Row, row_continuations
+from tradeoff_ray.tasks import CHOICE, GENERATE, Row
 
 SERVE_COLUMNS = {
-    "task": "'sql' or 'mmlu'",
+    "task": "the task the row belongs to (tradeoff_ray/tasks/)",
+    "kind": "'generate' (prompt, max_new_tokens, stop) or 'choice' (prompt, continuations)",
     "label": "the evaluated model's label (results go to evals/<label>/)",
     "adapter": "name of the served adapter, or None for the engine's own weights",
-    "prompt": "the rendered prompt (infer/tasks.py)",
+    "prompt": "the rendered prompt (the task's `rows`)",
 }
-TASK_ORDER = {"sql": 0, "mmlu": 1}  # long generations first: their decode steps carry the MMLU prefills
 CHUNK_ROWS = 512  # finished rows per streamed chunk ...
 CHUNK_S = 2.0  # ... or per this many seconds, whichever comes first (progress and partial files)
 
@@ -51,9 +51,10 @@ def require_columns(rows: Sequence[Row], columns: dict[str, str], *, stage: str)
 
 
 def serve_order(rows: Iterable[Row]) -> list[Row]:
-    """Rows in the order they are queued: SQL before MMLU, then by label, then by prompt (rows of one
-    database or subject are neighbours, so the prefix cache holds their shared header)."""
-    return sorted(rows, key=lambda r: (TASK_ORDER[r["task"]], str(r["label"]), r["prompt"]))
+    """Rows in the order they are queued: generations before choices (long decodes carry the prefills),
+    then by label, then by prompt (rows of one database or subject are neighbours, so the prefix cache
+    holds their shared header)."""
+    return sorted(rows, key=lambda r: (r["kind"] != GENERATE, str(r["label"]), r["prompt"]))
 
 
 def group_key(row: Row) -> str:
@@ -74,52 +75,40 @@ def spread(rows: Sequence[Row], n: int) -> list[list[Row]]:
     return shares
 
 
-def row_request(row: Row, *, max_new_tokens: int, mmlu_mode: str) -> GenerateRequest | ChoiceRequest:
+def row_request(row: Row) -> GenerateRequest | ChoiceRequest:
     """The engine request of one row."""
     adapter = row.get("adapter") or None
-    if row["task"] == "sql":
-        return GenerateRequest(row["prompt"], max_new_tokens, tuple(SQL_STOP), adapter)
-    if row["task"] == "mmlu":
-        if mmlu_mode == "generative":
-            return GenerateRequest(row["prompt"], MMLU_GENERATIVE_MAX_NEW_TOKENS, ("\n\n",), adapter)
-        return ChoiceRequest(row["prompt"], tuple(row_continuations(row)), adapter)
-    raise ValueError(f"row task {row['task']!r} is not one of {sorted(TASK_ORDER)}")
+    if row["kind"] == GENERATE:
+        return GenerateRequest(row["prompt"], int(row["max_new_tokens"]), tuple(row.get("stop") or ()), adapter)
+    if row["kind"] == CHOICE:
+        return ChoiceRequest(row["prompt"], tuple(row["continuations"]), adapter)
+    raise ValueError(f"row kind {row['kind']!r} is not {GENERATE!r} or {CHOICE!r}")
 
 
-def finish_row(row: Row, result: Generation | Choice | Failed, *, mmlu_mode: str) -> Row:
-    """The row plus what its task records (the same columns `stages.generate_rows` / `mmlu_*_rows` add);
-    a `Failed` request becomes an error row (`engine_error`), scored as wrong, never dropped."""
-    from tradeoff_ray.score.mmlu_score import choose_option, extract_letter
-
+def finish_row(row: Row, result: Generation | Choice | Failed) -> Row:
+    """The row plus the engine's output: raw_generation and n_new_tokens, or logprobs; gen_s (engine time
+    charged to it). A `Failed` request keeps its reason in `engine_error`: its task scores it as wrong."""
     if isinstance(result, Failed):
-        if row["task"] == "sql":
-            return {**row, "raw_generation": "", "n_new_tokens": 0, "gen_s": result.seconds,
-                    "engine_error": result.error}
-        return {**row, "logprobs": None, "pred": None, "correct": 0, "raw_generation": None,
-                "gen_s": result.seconds, "engine_error": result.error}
-    if row["task"] == "sql":
-        return {**row, "raw_generation": result.text, "n_new_tokens": int(result.n_new_tokens),
-                "gen_s": float(result.seconds)}
+        return {**row, "raw_generation": None, "n_new_tokens": 0, "logprobs": None, "gen_s": result.seconds,
+                "engine_error": result.error}
     if isinstance(result, Choice):
-        pred = choose_option(result.logprobs, row_continuations(row), normalize=bool(row.get("normalize")))
-        return {**row, "logprobs": [float(x) for x in result.logprobs], "pred": pred,
-                "correct": int(pred == row["answer"]), "raw_generation": None, "gen_s": float(result.seconds)}
-    pred = extract_letter(result.text, list(row["choices"]))
-    return {**row, "logprobs": None, "pred": pred, "correct": int(pred == row["answer"]),
-            "raw_generation": result.text, "n_new_tokens": int(result.n_new_tokens), "gen_s": float(result.seconds)}
+        return {**row, "raw_generation": None, "n_new_tokens": 0, "logprobs": [float(x) for x in result.logprobs],
+                "gen_s": float(result.seconds), "engine_error": None}
+    return {**row, "raw_generation": result.text, "n_new_tokens": int(result.n_new_tokens), "logprobs": None,
+            "gen_s": float(result.seconds), "engine_error": None}
 
 
-def serve_rows(engine: Any, rows: Sequence[Row], *, max_new_tokens: int, mmlu_mode: str,
-               chunk_rows: int = CHUNK_ROWS, chunk_s: float = CHUNK_S) -> Iterator[list[Row]]:
+def serve_rows(engine: Any, rows: Sequence[Row], *, chunk_rows: int = CHUNK_ROWS,
+               chunk_s: float = CHUNK_S) -> Iterator[list[Row]]:
     """Finished rows in chunks, in completion order: every row of `rows` exactly once."""
     require_columns(rows, SERVE_COLUMNS, stage="serve")
     ordered = serve_order(rows)
-    requests = [row_request(r, max_new_tokens=max_new_tokens, mmlu_mode=mmlu_mode) for r in ordered]
+    requests = [row_request(r) for r in ordered]
     results = engine.stream(requests) if isinstance(engine, StreamingEngine) else _batched(engine, requests)
     chunk: list[Row] = []
     last = time.perf_counter()
     for i, result in results:
-        chunk.append(finish_row(ordered[i], result, mmlu_mode=mmlu_mode))
+        chunk.append(finish_row(ordered[i], result))
         if len(chunk) >= chunk_rows or time.perf_counter() - last >= chunk_s:
             yield chunk
             chunk, last = [], time.perf_counter()
@@ -169,6 +158,6 @@ class EngineActor:
     def info(self) -> dict[str, Any]:
         return {"served": self.engine.describe(), "engine_start_s": round(self.start_s, 2)}
 
-    def serve(self, rows: list[Row], max_new_tokens: int, mmlu_mode: str) -> Iterator[list[Row]]:
+    def serve(self, rows: list[Row]) -> Iterator[list[Row]]:
         """Streaming method (`num_returns='streaming'`): finished rows, chunk by chunk."""
-        yield from serve_rows(self.engine, rows, max_new_tokens=max_new_tokens, mmlu_mode=mmlu_mode)
+        yield from serve_rows(self.engine, rows)

@@ -50,10 +50,15 @@ def _err(value: float, lo: float | None, hi: float | None) -> list[float]:
     return [max(0.0, value - lo), max(0.0, hi - value)]
 
 
+def _title(metrics: dict, key: str | None) -> str:
+    return next((x["title"] for x in metrics["run"]["measures"] if x["key"] == key), key or "")
+
+
 def plot_tradeoff(metrics: dict, path: Path) -> Path | None:
-    """x = Δ MMLU (pp), y = Δ Spider EX (pp) per variant, 95% CIs, Pareto front and the baseline."""
+    """x = Δ of the first general measure (pp), y = Δ of the target (pp) per variant, 95% CIs, Pareto front
+    and the baseline."""
     pareto = metrics["pareto"]
-    pts = [p for p in pareto["points"] if p["delta_mmlu_pp"] is not None and p["delta_ex_pp"] is not None]
+    pts = [p for p in pareto["points"] if p["dx_pp"] is not None and p["dy_pp"] is not None]
     if not pts:
         return None
     colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
@@ -61,23 +66,23 @@ def plot_tradeoff(metrics: dict, path: Path) -> Path | None:
     ax.axhline(0, color="#bbbbbb", lw=0.8, zorder=0)
     ax.axvline(0, color="#bbbbbb", lw=0.8, zorder=0)
     for p in pts:
-        x, y = p["delta_mmlu_pp"], p["delta_ex_pp"]
-        xe = _err(x, *(p["mmlu_ci_pp"] or [None, None]))
-        ye = _err(y, *(p["ex_ci_pp"] or [None, None]))
+        x, y = p["dx_pp"], p["dy_pp"]
+        xe = _err(x, *(p["x_ci_pp"] or [None, None]))
+        ye = _err(y, *(p["y_ci_pp"] or [None, None]))
         ax.errorbar([x], [y], xerr=[[xe[0]], [xe[1]]], yerr=[[ye[0]], [ye[1]]], fmt="o", ms=8, capsize=4,
                     color=colors.get(p["label"], "C0"), mfc=colors.get(p["label"], "C0") if p["on_front"] else "white",
                     mew=2, label=p["label"] + (" (Pareto)" if p["on_front"] else ""))
         ax.annotate(p["label"], (x, y), textcoords="offset points", xytext=(8, 8), fontsize=9)
     ax.plot([0], [0], marker="*", ms=14, color=BASE_COLOR, ls="none", label="baseline (0, 0)")
-    coords = {p["label"]: (p["delta_mmlu_pp"], p["delta_ex_pp"]) for p in pts}
+    coords = {p["label"]: (p["dx_pp"], p["dy_pp"]) for p in pts}
     coords[metrics["run"]["baseline"] or "baseline"] = (0.0, 0.0)
     front = [coords[lb] for lb in pareto["front"] if lb in coords]
     if len(front) > 1:
         fx, fy = zip(*sorted(front))
         ax.plot(fx, fy, ls="--", color="black", lw=1.2, label="Pareto front")
-    ax.set_xlabel(f"Δ MMLU accuracy vs baseline, {pareto['shots']}-shot (percentage points)")
-    ax.set_ylabel("Δ Spider execution accuracy vs baseline (percentage points)")
-    ax.set_title("Trade-off: Text-to-SQL gained vs general knowledge kept\n"
+    ax.set_xlabel(f"Δ {_title(metrics, pareto['x'])} vs baseline (percentage points)")
+    ax.set_ylabel(f"Δ {_title(metrics, pareto['y'])} vs baseline (percentage points)")
+    ax.set_title("Trade-off: target task gained vs general capability kept\n"
                  "(error bars: 95% paired bootstrap CI; filled = on the Pareto front)", fontsize=11)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
@@ -98,74 +103,59 @@ def _grouped_bars(ax, groups: list[str], series: dict[str, list[dict | None]], c
     ax.grid(axis="y", alpha=0.3)
 
 
-def plot_mmlu_categories(metrics: dict, path: Path) -> Path | None:
-    """MMLU accuracy per category (and overall) for the baseline and each variant, one panel per shot count."""
-    labels = [lb for lb in _model_labels(metrics) if metrics["labels"][lb]["mmlu"]]
-    shots = metrics["run"]["shots"]
-    if not labels or not shots:
-        return None
-    colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
-    fig, axes = plt.subplots(len(shots), 1, figsize=(9, 4.2 * len(shots)), squeeze=False)
-    for ax, k in zip(axes[:, 0], shots):
-        cats = sorted({c for lb in labels for c in (metrics["labels"][lb]["mmlu"].get(k) or {}).get("by_category", {})})
-        series = {}
-        for lb in labels:
-            b = metrics["labels"][lb]["mmlu"].get(k)
-            series[lb] = [(b or {}).get("by_category", {}).get(c) for c in cats] + [b]
-        _grouped_bars(ax, [c.replace("_", " ") for c in cats] + ["overall (micro)"], series, colors)
-        ax.axhline(25, color="red", ls=":", lw=1, label="chance (25%)")
-        ax.set_ylabel("MMLU accuracy (%)")
-        ax.set_title(f"MMLU accuracy by category, {k}-shot (whiskers: 95% Wilson CI)", fontsize=11)
-        ax.legend(fontsize=8, ncol=min(4, len(labels) + 1), loc="upper right")
-    return _save(fig, path)
+CHANCE_PCT = {"mmlu": 25.0}  # tasks with a chance level worth drawing
 
 
-def plot_ex_hardness(metrics: dict, path: Path) -> Path | None:
-    """Spider EX per hardness level (and overall) for the baseline and each variant."""
-    labels = [lb for lb in _model_labels(metrics) if metrics["labels"][lb]["sql"]]
+def plot_by_group(metrics: dict, key: str, path: Path) -> Path | None:
+    """One measure per group (hardness, category) and overall for the baseline and each variant."""
+    labels = [lb for lb in _model_labels(metrics) if (metrics["labels"][lb].get(key) or {}).get("by_group")]
     if not labels:
         return None
+    measure = next(x for x in metrics["run"]["measures"] if x["key"] == key)
     colors = _colors(_model_labels(metrics), metrics["run"]["baseline"])
-    ref = metrics["labels"][labels[0]]["sql"]
-    levels = list(ref["by_hardness"])
-    series = {lb: [metrics["labels"][lb]["sql"]["by_hardness"].get(h) for h in levels] + [metrics["labels"][lb]["sql"]]
+    ref = metrics["labels"][labels[0]][key]
+    groups = list(ref["by_group"])
+    series = {lb: [metrics["labels"][lb][key]["by_group"].get(g) for g in groups] + [metrics["labels"][lb][key]]
               for lb in labels}
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    ticks = [f"{h}\n(n={ref['by_hardness'][h]['n']})" for h in levels] + [f"overall\n(n={ref['n']})"]
+    ticks = [f"{g.replace('_', ' ')}\n(n={ref['by_group'][g]['n']})" for g in groups] + [f"overall\n(n={ref['n']})"]
     _grouped_bars(ax, ticks, series, colors)
-    ax.set_ylabel("Spider execution accuracy (%)")
-    ax.set_title("Spider EX by hardness (whiskers: 95% Wilson CI)", fontsize=11)
-    ax.legend(fontsize=8, ncol=min(4, len(labels)), loc="upper right")
+    chance = CHANCE_PCT.get(measure["task"])
+    if chance is not None:
+        ax.axhline(chance, color="red", ls=":", lw=1, label=f"chance ({chance:.0f}%)")
+    ax.set_ylabel(f"{measure['title']} (%)")
+    ax.set_title(f"{measure['title']} by {measure['group_by']} (whiskers: 95% Wilson CI)", fontsize=11)
+    ax.legend(fontsize=8, ncol=min(4, len(labels) + 1), loc="upper right")
     return _save(fig, path)
 
 
 def plot_curves(metrics: dict, path: Path) -> Path | None:
-    """EX and MMLU accuracy against training step for each variant with checkpoints (95% CI bands)."""
+    """Every measure against training step for each variant with checkpoints (95% CI bands): learning on
+    the target, forgetting on the general probes."""
     curves = metrics["curves"]
     if not curves:
         return None
-    shots = metrics["run"]["primary_shots"]
+    measures = metrics["run"]["measures"]
     colors = _colors(_model_labels(metrics) + list(curves), metrics["run"]["baseline"])
-    fig, (ax_sql, ax_mmlu) = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
-    for variant, curve in curves.items():
-        pts = [p for p in curve["points"] if p["step"] is not None]
-        steps = [p["step"] for p in pts]
-        c = colors.get(variant, "C0")
-        for ax, get in ((ax_sql, lambda p: (p["sql_pct"], p["sql_ci_low_pct"], p["sql_ci_high_pct"])),
-                        (ax_mmlu, lambda p: (lambda m: (m["pct"], m["ci_low_pct"], m["ci_high_pct"]) if m
-                                             else (None, None, None))(p["mmlu"].get(shots)))):
-            vals = np.array([[np.nan if v is None else v for v in get(p)] for p in pts], dtype=float)
-            if vals.size == 0 or np.all(np.isnan(vals[:, 0])):
+    fig, axes = plt.subplots(1, len(measures), figsize=(5.2 * len(measures), 4.5), sharex=True, squeeze=False)
+    for ax, x in zip(axes[0], measures):
+        for variant, curve in curves.items():
+            pts = [p for p in curve["points"] if p["step"] is not None and p["measures"].get(x["key"])]
+            if not pts:
                 continue
+            steps = [p["step"] for p in pts]
+            vals = np.array([[np.nan if v is None else v for v in (p["measures"][x["key"]]["pct"],
+                              p["measures"][x["key"]]["ci_low_pct"], p["measures"][x["key"]]["ci_high_pct"])]
+                             for p in pts], dtype=float)
+            c = colors.get(variant, "C0")
             ax.plot(steps, vals[:, 0], marker="o", color=c, label=variant)
             ax.fill_between(steps, vals[:, 1], vals[:, 2], color=c, alpha=0.15)
-    ax_sql.set_title("Learning: Spider EX over training", fontsize=11)
-    ax_sql.set_ylabel("Spider execution accuracy (%)")
-    ax_mmlu.set_title(f"Forgetting: MMLU {shots}-shot accuracy over training" if shots is not None
-                      else "Forgetting: no MMLU results in this run", fontsize=11)
-    ax_mmlu.set_ylabel("MMLU accuracy (%)")
-    ax_mmlu.axhline(25, color="red", ls=":", lw=1, label="chance (25%)")
-    for ax in (ax_sql, ax_mmlu):
+        kind = "Learning" if x["role"] == "target" else "Forgetting"
+        ax.set_title(f"{kind}: {x['title']} over training", fontsize=11)
+        ax.set_ylabel(f"{x['title']} (%)")
+        chance = CHANCE_PCT.get(x["task"])
+        if chance is not None:
+            ax.axhline(chance, color="red", ls=":", lw=1, label=f"chance ({chance:.0f}%)")
         ax.set_xlabel("training step (optimizer steps; 0 = base model)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -176,8 +166,8 @@ def plot_curves(metrics: dict, path: Path) -> Path | None:
 
 def plot_errors(metrics: dict, path: Path) -> Path | None:
     """Stacked bars: share of scorable Spider examples per failure class, for every model label."""
-    tax = metrics["errors"]["taxonomy"]
-    labels = [lb for lb in _model_labels(metrics) if lb in tax]
+    tax = (metrics.get("errors") or {}).get("taxonomy") or {}
+    labels = [lb for lb in _model_labels(metrics) if lb in tax and (metrics["labels"][lb].get("spider") or {}).get("n")]
     if not labels:
         return None
     classes = [c for c in FAILURES if any(tax[lb]["classes"].get(c) for lb in labels)]
@@ -185,7 +175,7 @@ def plot_errors(metrics: dict, path: Path) -> Path | None:
     left = np.zeros(len(labels))
     cmap = plt.get_cmap("tab10")
     for i, c in enumerate(classes):
-        share = np.array([100.0 * tax[lb]["classes"].get(c, 0) / max(1, metrics["labels"][lb]["sql"]["n"])
+        share = np.array([100.0 * tax[lb]["classes"].get(c, 0) / max(1, metrics["labels"][lb]["spider"]["n"])
                           for lb in labels])
         ax.barh(labels, share, left=left, color=cmap(i % 10), label=c.replace("_", " "))
         left += share
@@ -232,18 +222,22 @@ def plot_training(metrics: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-PLOTS = {"tradeoff": plot_tradeoff, "ex_by_hardness": plot_ex_hardness, "mmlu_by_category": plot_mmlu_categories,
-         "curves": plot_curves, "errors": plot_errors, "training": plot_training}
+PLOTS = {"tradeoff": plot_tradeoff, "curves": plot_curves, "errors": plot_errors, "training": plot_training}
 
 
 def render_plots(metrics: dict, plot_dir: Path) -> dict[str, Path]:
-    """Write every plot that has data to plot_dir/<name>.png; returns {name: path}."""
+    """Write every plot that has data to plot_dir/<name>.png (one `by_group_<measure>` per measure with a
+    breakdown); returns {name: path}. Figures of an earlier report that this one does not draw are removed."""
     out = {}
-    for name, fn in PLOTS.items():
-        target = plot_dir / f"{name}.png"
-        made = fn(metrics, target)
+    jobs = dict(PLOTS)
+    for x in metrics["run"]["measures"]:
+        if x.get("group_by"):
+            jobs[f"by_group_{x['key']}"] = lambda m, p, key=x["key"]: plot_by_group(m, key, p)
+    for name, fn in jobs.items():
+        made = fn(metrics, plot_dir / f"{name}.png")
         if made is not None:
             out[name] = made
-        elif target.exists():
-            target.unlink()  # a stale figure from an earlier report must not survive
+    for stale in plot_dir.glob("*.png") if plot_dir.is_dir() else []:
+        if stale.stem not in out:
+            stale.unlink()
     return out

@@ -21,34 +21,35 @@ def _models(m: dict) -> list[str]:
     return ([run["baseline"]] if run["baseline"] else []) + run["variants"]
 
 
-def spider_sentence(spider: dict) -> str:
-    """'972 of 1034 dev questions scored; 62 excluded (62 no database: wta_1)'."""
-    if spider.get("n_total") is None:
-        return "no Spider evaluation in this run"
-    text = f"{spider['n_scored']} of {spider['n_total']} dev questions scored"
-    reasons = []
-    if spider["missing_dbs"]:
-        reasons.append(f"{sum(spider['missing_dbs'].values())} no database: {', '.join(spider['missing_dbs'])}")
-    if spider["gold_errors"]:
-        reasons.append(f"{spider['gold_errors']} gold query fails to execute")
-    other = spider["n_excluded"] - sum(spider["missing_dbs"].values()) - spider["gold_errors"]
-    if other > 0:
-        reasons.append(f"{other} for no recorded reason")
-    if spider["n_excluded"]:
-        text += f"; {spider['n_excluded']} excluded ({'; '.join(reasons)})"
-    if spider.get("dev_limit"):
-        text += f" — a seeded sample (data.dev_limit={spider['dev_limit']}), not the full dev set"
-    return text
+def _measures(m: dict) -> list[dict]:
+    return list(m["run"]["measures"])
 
 
-def mmlu_sentence(mmlu: dict) -> str:
-    if not mmlu.get("shots"):
-        return "no MMLU evaluation in this run"
+def task_sentence(d: dict) -> str:
+    """'972 of 1034 dev questions scored; 62 excluded (62 no database: wta_1)' for Spider; for any other task
+    its measures' counts and the selection settings."""
+    if d["task"] == "spider" and d.get("n_total") is not None:
+        text = f"{d['n_scored']} of {d['n_total']} dev questions scored"
+        reasons = []
+        if d["missing_dbs"]:
+            reasons.append(f"{sum(d['missing_dbs'].values())} no database: {', '.join(d['missing_dbs'])}")
+        if d["gold_errors"]:
+            reasons.append(f"{d['gold_errors']} gold query fails to execute")
+        other = d["n_excluded"] - sum(d["missing_dbs"].values()) - d["gold_errors"]
+        if other > 0:
+            reasons.append(f"{other} for no recorded reason")
+        if d["n_excluded"]:
+            text += f"; {d['n_excluded']} excluded ({'; '.join(reasons)})"
+        if d.get("dev_limit"):
+            text += f" — a seeded sample (data.dev_limit={d['dev_limit']}), not the full dev set"
+        return text
     parts = []
-    for k, s in mmlu["shots"].items():
-        cats = ", ".join(f"{c} {n}" for c, n in s["by_category"].items())
-        parts.append(f"{s['n']} questions at {k}-shot ({cats})")
-    return f"{mmlu.get('split') or '?'} split; " + "; ".join(parts)
+    for key, b in (d.get("measures") or {}).items():
+        groups = ", ".join(f"{g} {n}" for g, n in (b.get("by_group") or {}).items())
+        parts.append(f"{key}: {b['n']} scored" + (f" of {b['n_total']}" if b["n_total"] != b["n"] else "")
+                     + (f" ({groups})" if groups else ""))
+    settings = [f"{k} {d[k]}" for k in ("split", "per_category", "limit", "shots", "mode") if d.get(k) is not None]
+    return "; ".join(parts + settings) or "no records"
 
 
 def header(m: dict) -> list[Block]:
@@ -65,29 +66,29 @@ def header(m: dict) -> list[Block]:
                             "the tables below; see Training.", "error"))
     for w in run["warnings"]:
         blocks.append(Alert(w, "warning"))
-    spider, mmlu = run["data"]["spider"], run["data"]["mmlu"]
-    demo = [name for name, d in (("Spider", spider), ("MMLU", mmlu)) if d["is_demo"]]
+    demo = [d["title"] for d in run["data"].values() if d.get("is_demo")]
     if demo:
         blocks.append(Alert(f"{' and '.join(demo)}: built-in demo data, not the real benchmark — set "
                             "data.spider_dir / data.mmlu_dir for publishable numbers.", "warning"))
-    blocks.append(Table(["", ""], [
-        ["Run", f"`{run['run_dir']}`"],
-        ["Model", f"`{run['model']}`"],
-        ["Models compared", ", ".join(_models(m)) or NA],
-        ["Spider", f"{spider['source']}: {spider_sentence(spider)}"],
-        ["MMLU", f"{mmlu['source']}: {mmlu_sentence(mmlu)}"],
-    ]))
+    rows = [["Run", f"`{run['run_dir']}`"], ["Model", f"`{run['model']}`"],
+            ["Models compared", ", ".join(_models(m)) or NA]]
+    rows += [[d["title"].split(" ")[0], f"{d['source']}: {task_sentence(d)}"] for d in run["data"].values()]
+    blocks.append(Table(["", ""], rows))
     return blocks
 
 
 def config_section(m: dict) -> list[Block]:
     cfg = m["run"]["config"]
     ev, pr = cfg["eval"], cfg["prompt"]
+    tasks = ", ".join(d["task"] for d in m["run"]["data"].values())
     blocks: list[Block] = [Heading("Configuration"), Para(
-        f"Engine `{ev['engine']}`; MMLU scored by `{ev['mmlu_mode']}` at shots {ev['mmlu_shots']}; SQL up to "
-        f"{ev['max_new_tokens']} new tokens, {ev['sql_timeout_s']} s timeout, keep_distinct={ev['keep_distinct']}; "
-        f"schema from `{pr['schema_source']}`, foreign keys {pr['foreign_keys']}, {pr['sample_rows']} sample rows. "
-        "Full settings: config.yaml.")]
+        f"Tasks {tasks}; engine `{ev['engine']}`; MMLU scored by `{ev['mmlu_mode']}` at shots {ev['mmlu_shots']}; "
+        f"SQL up to {ev['max_new_tokens']} new tokens, {ev['sql_timeout_s']} s timeout, "
+        f"keep_distinct={ev['keep_distinct']}; schema from `{pr['schema_source']}`, foreign keys "
+        f"{pr['foreign_keys']}, {pr['sample_rows']} sample rows"
+        + (f"; GSM8K {ev['gsm8k_shots']}-shot, up to {ev['gsm8k_max_new_tokens']} new tokens"
+           if "gsm8k" in m["run"]["data"] and ev.get("gsm8k_shots") is not None else "")
+        + ". Full settings: config.yaml.")]
     if cfg["variants"]:
         keys = ["name", "method", "r", "alpha", "dropout", "learning_rate", "max_steps", "num_epochs", "quantization",
                 "per_device_batch_size", "gradient_accumulation_steps", "save_steps"]
@@ -98,44 +99,53 @@ def config_section(m: dict) -> list[Block]:
 
 
 def checks_section(m: dict) -> list[Block]:
-    rows = [[c["name"], (c["label"] or "") + (f" {c['shots']}-shot" if c.get("shots") is not None else ""),
-             STATUS_MARK[c["status"]], c["detail"]] for c in m["checks"]["items"]]
+    rows = [[c["name"], (c["label"] or "") + (f" {c['shots']}-shot" if c.get("shots") is not None else "")
+             + (f" {c['measure']}" if c.get("measure") else ""), STATUS_MARK[c["status"]], c["detail"]]
+            for c in m["checks"]["items"]]
     return [Heading("Sanity checks"), Table(["check", "on", "status", "detail"], rows)]
+
+
+def _title(m: dict, key: str | None) -> str:
+    return next((x["title"] for x in _measures(m) if x["key"] == key), key or NA)
 
 
 def tradeoff_section(m: dict, plots: dict[str, str]) -> list[Block]:
     run = m["run"]
-    k = run["primary_shots"]
-    headers = ["model", "Spider EX %", "Δ EX pp [95% CI]", "Δ EX rel %", "p (EX)", "p Holm (EX)", "MDE EX pp",
-               f"MMLU {k}-shot %" if k is not None else "MMLU %", "Δ MMLU pp [95% CI]", "Δ MMLU rel %", "p (MMLU)",
-               "p Holm (MMLU)", "MDE MMLU pp"]
+    measures = _measures(m)
+    headers = ["model"]
+    for x in measures:
+        headers += [f"{x['title']} %", f"Δ {x['title']} pp [95% CI] p, Holm, MDE"]
     rows = []
     for lb in _models(m):
         lab, comp = m["labels"][lb], m["comparisons"].get(lb, {})
-        sql, mm = comp.get("sql") or {}, (comp.get("mmlu") or {}).get(k) or {}
-        rows.append([f"**{lb}**" if lb == run["baseline"] else lb, acc_cell(lab["sql"]), delta_cell(sql),
-                     signed(sql.get("delta_rel_pct")), p_cell(sql.get("p_value")), _holm_cell(sql),
-                     num(sql.get("mde_pp")), acc_cell(lab["mmlu"].get(k)), delta_cell(mm),
-                     signed(mm.get("delta_rel_pct")), p_cell(mm.get("p_value")), _holm_cell(mm), num(mm.get("mde_pp"))])
+        row = [f"**{lb}**" if lb == run["baseline"] else lb]
+        for x in measures:
+            row += [acc_cell(lab.get(x["key"])), _delta_p(comp.get(x["key"])) if comp.get(x["key"]) else NA]
+        rows.append(row)
     for group, g in (m.get("seeds") or {}).items():
-        sql, mm = g.get("sql") or {}, (g.get("mmlu") or {}).get(k) or {}
-        rows.append([f"{group} (mean of {len(g['seeds'])} seeds)", _seed_acc(sql), _seed_delta(sql), NA, NA, NA, NA,
-                     _seed_acc(mm), _seed_delta(mm), NA, NA, NA, NA])
+        row = [f"{group} (mean of {len(g['seeds'])} seeds)"]
+        for x in measures:
+            b = g["measures"].get(x["key"]) or {}
+            row += [_seed_acc(b), _seed_delta(b)]
+        rows.append(row)
     note = _pairing_note(m)
     if m.get("seeds"):
         note += (" Seed means: accuracy ± its sd over seeds; Δ mean [95% paired bootstrap CI of the per-example "
                  "mean over seeds] ± the sd of Δ over seeds (training noise), range in the Seeds section.")
     blocks: list[Block] = [Heading("Trade-off vs baseline"), Table(headers, rows, note=note,
-                                                                   numeric=[False] + [True] * 12)]
+                                                                   numeric=[False] + [True] * (len(headers) - 1))]
+    pareto = m["pareto"]
     if "tradeoff" in plots:
-        front = ", ".join(m["pareto"]["front"])
-        blocks += [Para(f"Pareto front on (Δ MMLU {k}-shot, Δ EX), both higher is better: {front}."),
-                   Image(plots["tradeoff"], "Trade-off scatter: Δ MMLU vs Δ Spider EX with 95% CIs")]
+        front = ", ".join(pareto["front"])
+        blocks += [Para(f"Pareto front on (Δ {_title(m, pareto['x'])}, Δ {_title(m, pareto['y'])}), both higher is "
+                        f"better: {front}."),
+                   Image(plots["tradeoff"], f"Trade-off scatter: Δ {_title(m, pareto['x'])} vs "
+                                            f"Δ {_title(m, pareto['y'])} with 95% CIs")]
     elif not run["variants"]:
         blocks.append(Para("Only the baseline was evaluated: there is nothing to compare yet."))
     else:
-        blocks.append(Para("No trade-off scatter: it needs both Spider and MMLU results for the baseline and a "
-                           "variant."))
+        blocks.append(Para("No trade-off scatter: it needs a target measure (Spider) and a general one (MMLU, "
+                           "GSM8K) for the baseline and a variant."))
     return blocks
 
 
@@ -155,22 +165,21 @@ def _seed_delta(b: dict) -> str:
 
 
 def seeds_section(m: dict) -> list[Block]:
-    """Each seed group: Δ per benchmark for every seed, their mean, sd and range."""
+    """Each seed group: Δ per measure for every seed, their mean, sd and range."""
     groups = m.get("seeds") or {}
     if not groups:
         return []
     blocks: list[Block] = [Heading("Seeds"), Para(
         "The same variant trained with different seeds: the spread of Δ across seeds is training noise, "
         "to be set beside the item-sampling CI. A difference between variants smaller than both is not shown.")]
-    shots = m["run"]["shots"]
-    heads = ["variant", "seeds", "Spider Δ mean [95% CI] ± sd", "Spider Δ range"]
-    heads += [f"MMLU {k}-shot Δ mean [95% CI] ± sd" for k in shots] + [f"MMLU {k}-shot Δ range" for k in shots]
+    measures = _measures(m)
+    heads = ["variant", "seeds"] + [f"{x['title']} Δ mean [95% CI] ± sd" for x in measures] + \
+        [f"{x['title']} Δ range" for x in measures]
     rows = []
     for group, g in groups.items():
-        mm = [(g["mmlu"] or {}).get(k) or {} for k in shots]
-        rng = [NA if not b else f"{signed(b['delta_min_pp'])} … {signed(b['delta_max_pp'])}" for b in [g["sql"] or {}] + mm]
-        rows.append([group, ", ".join(map(str, g["seeds"])), _seed_delta(g["sql"] or {}), rng[0]]
-                    + [_seed_delta(b) for b in mm] + rng[1:])
+        bs = [g["measures"].get(x["key"]) or {} for x in measures]
+        rng = [NA if not b else f"{signed(b['delta_min_pp'])} … {signed(b['delta_max_pp'])}" for b in bs]
+        rows.append([group, ", ".join(map(str, g["seeds"]))] + [_seed_delta(b) for b in bs] + rng)
     blocks.append(Table(heads, rows))
     return blocks
 
@@ -193,8 +202,8 @@ def _pairing_note(m: dict) -> str:
              "given its n and the observed share of discordant examples (Connor 1987); a |Δ| below it is "
              "not evidence of no effect."]
     for lb, comp in m["comparisons"].items():
-        for name, c in [("Spider", comp.get("sql"))] + [(f"MMLU {k}-shot", v) for k, v in comp["mmlu"].items()]:
-            if c and c["n_paired"] != max(c["n_baseline"], c["n_variant"]):
+        for name, c in [(_title(m, k), v) for k, v in comp.items() if isinstance(v, dict)]:
+            if c["n_paired"] != max(c["n_baseline"], c["n_variant"]):
                 notes.append(f"{lb} {name}: {c['n_paired']} paired of {c['n_baseline']} (baseline) / "
                              f"{c['n_variant']} ({lb}); paired Δ {signed(c['paired_delta_pp'])} pp.")
     return " ".join(notes)
@@ -213,75 +222,67 @@ def _delta_p(block: dict | None) -> str:
     return text
 
 
-def hardness_section(m: dict, plots: dict[str, str]) -> list[Block]:
-    models = [lb for lb in _models(m) if m["labels"][lb]["sql"]]
+def measure_section(m: dict, plots: dict[str, str], measure: dict) -> list[Block]:
+    """One measure across models: accuracy by group (hardness, category) and overall, the deltas with their
+    tests, the group plot, and the task's extras (`Task.report_sections`)."""
+    key = measure["key"]
+    models = [lb for lb in _models(m) if m["labels"][lb].get(key)]
     if not models:
         return []
-    levels = list(m["labels"][models[0]]["sql"]["by_hardness"])
-    ref = m["labels"][models[0]]["sql"]
-    heads = ["model"] + [f"{h} (n={ref['by_hardness'][h]['n']})" for h in levels] + [f"overall (n={ref['n']})"]
-    acc_rows = [[lb] + [acc_cell(m["labels"][lb]["sql"]["by_hardness"].get(h)) for h in levels]
-                + [acc_cell(m["labels"][lb]["sql"])] for lb in models]
-    numeric = [False] + [True] * (len(heads) - 1)
-    blocks: list[Block] = [Heading("Spider EX by hardness"), Table(heads, acc_rows, numeric=numeric)]
-    delta_rows = []
+    ref = m["labels"][models[0]][key]
+    groups = list(ref.get("by_group") or {})
+    heads = ["model"] + [f"{g} (n={ref['by_group'][g]['n']})" for g in groups] + [f"overall (n={ref['n']})"]
+    macro = ref.get("macro_accuracy_pct") is not None
+    if macro:
+        heads.append("macro")
+    rows = []
     for lb in models:
-        c = m["comparisons"].get(lb, {}).get("sql")
-        if c:
-            delta_rows.append([lb] + [_delta_p(c["by_hardness"].get(h)) for h in levels] + [_delta_p(c)])
-    if delta_rows:
-        blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric))
-    if "ex_by_hardness" in plots:
-        blocks.append(Image(plots["ex_by_hardness"], "Spider EX by hardness"))
-    return blocks
-
-
-def mmlu_section(m: dict, plots: dict[str, str]) -> list[Block]:
-    models = [lb for lb in _models(m) if m["labels"][lb]["mmlu"]]
-    if not models:
-        return []
-    blocks: list[Block] = [Heading("MMLU by category")]
+        b = m["labels"][lb][key]
+        rows.append([lb] + [acc_cell((b.get("by_group") or {}).get(g)) for g in groups] + [acc_cell(b)]
+                    + ([num(b.get("macro_accuracy_pct"))] if macro else []))
+    numeric = [False] + [True] * (len(heads) - 1)
+    title = measure["title"] + (f" by {measure['group_by']}" if measure.get("group_by") else "")
+    blocks: list[Block] = [Heading(title), Table(heads, rows, numeric=numeric)]
+    delta_rows = []
     base = m["run"]["baseline"]
-    for k in m["run"]["shots"]:
-        per = {lb: m["labels"][lb]["mmlu"].get(k) or {} for lb in models}
-        ref = per[models[0]]
-        if not ref:
-            continue
-        cats = list(ref["by_category"])
-        heads = (["model"] + [f"{c} (n={ref['by_category'][c]['n']})" for c in cats]
-                 + [f"micro (n={ref['n']})", "macro"])
-        numeric = [False] + [True] * (len(heads) - 1)
-        rows = [[lb] + [acc_cell(per[lb].get("by_category", {}).get(c)) for c in cats]
-                + [acc_cell(per[lb] or None), num(per[lb].get("macro_accuracy_pct"))] for lb in models]
-        blocks += [Heading(f"{k}-shot", 3), Table(heads, rows, numeric=numeric)]
-        delta_rows = []
-        for lb in models:
-            c = (m["comparisons"].get(lb, {}).get("mmlu") or {}).get(k)
-            if c:
-                macro_b, macro_v = per[base].get("macro_accuracy_pct"), per[lb].get("macro_accuracy_pct")
-                macro = None if macro_b is None or macro_v is None else macro_v - macro_b
-                delta_rows.append([lb] + [_delta_p(c["by_category"].get(cat)) for cat in cats]
-                                  + [_delta_p(c), signed(macro)])
-        if delta_rows:
-            blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric,
-                                note="Δ macro is the difference of the macro averages (no CI)."))
-        letters = [lb for lb in models if per[lb].get("pred_letters")]
-        if letters:
-            keys = ("A", "B", "C", "D", "none")
-            gold = per[letters[0]]["gold_letters"]
-            rows = [["gold answers"] + [str(gold[x]) for x in keys]]
-            rows += [[lb] + [f"{per[lb]['pred_letters'][x]} ({100 * per[lb]['pred_letters'][x] / per[lb]['n']:.0f}%)"
-                             for x in keys] for lb in letters]
-            blocks.append(Table(["predicted letter"] + list(keys), rows, numeric=[False] + [True] * 5,
-                                note="A model that picks one letter for most questions scores the answer key's "
-                                     "share of that letter; the mmlu_letter_bias check fails above 50%."))
-        no_answer = {lb: per[lb].get("no_answer", 0) for lb in models}
-        if any(no_answer.values()):
-            blocks.append(Para("Questions with no answer found (scored wrong): "
-                               + ", ".join(f"{lb} {n}" for lb, n in no_answer.items()) + "."))
-    if "mmlu_by_category" in plots:
-        blocks.append(Image(plots["mmlu_by_category"], "MMLU accuracy by category"))
+    for lb in models:
+        c = m["comparisons"].get(lb, {}).get(key)
+        if c:
+            row = [lb] + [_delta_p((c.get("by_group") or {}).get(g)) for g in groups] + [_delta_p(c)]
+            if macro:
+                mb, mv = m["labels"][base][key].get("macro_accuracy_pct"), m["labels"][lb][key].get("macro_accuracy_pct")
+                row.append(signed(None if mb is None or mv is None else mv - mb))
+            delta_rows.append(row)
+    if delta_rows:
+        blocks.append(Table(["Δ pp vs baseline"] + heads[1:], delta_rows, numeric=numeric,
+                            note="Δ macro is the difference of the macro averages (no CI)." if macro else ""))
+    if f"by_group_{key}" in plots:
+        blocks.append(Image(plots[f"by_group_{key}"], title))
+    for extra in TASK_SECTIONS_PER_MEASURE.get(measure["task"], ()):
+        blocks += extra(m, models, key)
+    no_answer = {lb: m["labels"][lb][key].get("no_answer", 0) for lb in models}
+    if any(no_answer.values()):
+        blocks.append(Para("Examples with no answer read (scored wrong): "
+                           + ", ".join(f"{lb} {n}" for lb, n in no_answer.items()) + "."))
     return blocks
+
+
+def mmlu_letters(m: dict, models: list[str], key: str) -> list[Block]:
+    """Predicted answer letters per model next to the answer key's (the letter-bias check reads them)."""
+    per = {lb: m["labels"][lb][key] for lb in models if m["labels"][lb][key].get("pred_letters")}
+    if not per:
+        return []
+    keys = ("A", "B", "C", "D", "none")
+    gold = next(iter(per.values()))["gold_letters"]
+    rows = [["gold answers"] + [str(gold[x]) for x in keys]]
+    rows += [[lb] + [f"{b['pred_letters'][x]} ({100 * b['pred_letters'][x] / b['n']:.0f}%)" for x in keys]
+             for lb, b in per.items()]
+    return [Table(["predicted letter"] + list(keys), rows, numeric=[False] + [True] * 5,
+                  note="A model that picks one letter for most questions scores the answer key's share of that "
+                       "letter; the mmlu_letter_bias check fails above 50%.")]
+
+
+TASK_SECTIONS_PER_MEASURE = {"mmlu": (mmlu_letters,)}  # extras named by `Task.report_sections`
 
 
 def _sql(text: str | None) -> str:
@@ -290,7 +291,7 @@ def _sql(text: str | None) -> str:
 
 
 def errors_section(m: dict, plots: dict[str, str]) -> list[Block]:
-    tax = m["errors"]["taxonomy"]
+    tax = (m.get("errors") or {}).get("taxonomy") or {}
     labels = [lb for lb in m["labels"] if lb in tax]
     if not labels:
         return []
@@ -324,19 +325,18 @@ def curves_section(m: dict, plots: dict[str, str]) -> list[Block]:
         blocks.append(Para("No checkpoint was evaluated (set a variant's save_steps and "
                            "eval.evaluate_checkpoints: true)."))
         return blocks
-    shots = m["run"]["shots"]
-    heads = ["variant", "step", "label", "Spider EX %"] + [f"MMLU {k}-shot %" for k in shots]
+    measures = _measures(m)
+    heads = ["variant", "step", "label"] + [f"{x['title']} %" for x in measures]
     rows = []
     for v, curve in m["curves"].items():
         for p in curve["points"]:
-            sql = {"accuracy_pct": p["sql_pct"], "ci_low_pct": p["sql_ci_low_pct"], "ci_high_pct": p["sql_ci_high_pct"]}
-            mmlu = [{"accuracy_pct": p["mmlu"][k]["pct"], "ci_low_pct": p["mmlu"][k]["ci_low_pct"],
-                     "ci_high_pct": p["mmlu"][k]["ci_high_pct"]} if k in p["mmlu"] else None for k in shots]
-            rows.append([v, NA if p["step"] is None else str(p["step"]), p["label"], acc_cell(sql)]
-                        + [acc_cell(b) for b in mmlu])
+            cells = [p["measures"].get(x["key"]) for x in measures]
+            rows.append([v, NA if p["step"] is None else str(p["step"]), p["label"]]
+                        + [acc_cell({"accuracy_pct": c["pct"], "ci_low_pct": c["ci_low_pct"],
+                                     "ci_high_pct": c["ci_high_pct"]}) if c else NA for c in cells])
     blocks.append(Table(heads, rows, numeric=[False, True, False] + [True] * (len(heads) - 3)))
     if "curves" in plots:
-        blocks.append(Image(plots["curves"], "Spider EX and MMLU accuracy over training steps"))
+        blocks.append(Image(plots["curves"], "Every measure over training steps"))
     return blocks
 
 
@@ -402,17 +402,27 @@ def runtime_section(m: dict) -> list[Block]:
 
 
 def build_blocks(m: dict, plots: dict[str, str]) -> list[Block]:
-    """The whole report: header (check status first), then the trade-off and its breakdowns."""
-    return (header(m) + tradeoff_section(m, plots) + seeds_section(m) + checks_section(m) + hardness_section(m, plots)
-            + mmlu_section(m, plots) + errors_section(m, plots) + curves_section(m, plots)
+    """The whole report: header (check status first), then the trade-off and its breakdowns per measure."""
+    per_measure = [b for x in _measures(m) for b in measure_section(m, plots, x)]
+    return (header(m) + tradeoff_section(m, plots) + seeds_section(m) + checks_section(m) + per_measure
+            + errors_section(m, plots) + curves_section(m, plots)
             + training_section(m, plots) + runtime_section(m) + config_section(m)
             + [Para("Generated by `tradeoff-ray report` from the run's saved results; every number is in "
                     "metrics.json (unrounded).")])
 
 
 def headline_table(m: dict) -> Table:
-    """The trade-off table alone, without the relative-change columns (what `tradeoff-ray report` prints)."""
-    t = next(b for b in tradeoff_section(m, {}) if isinstance(b, Table))
-    keep = [i for i, h in enumerate(t.headers) if "rel %" not in h]
-    return Table([t.headers[i] for i in keep], [[r[i] for i in keep] for r in t.rows], note=t.note,
-                 numeric=[t.numeric[i] for i in keep] if t.numeric else None)
+    """The trade-off in brief (what `tradeoff-ray report` prints): per model, each measure's accuracy and its
+    Δ vs the baseline with the 95% CI, '*' where significant after Holm adjustment."""
+    measures = _measures(m)
+    heads = ["model"] + [h for x in measures for h in (f"{x['title']} %", f"Δ {x['title']}")]
+    rows = []
+    for lb in _models(m):
+        row = [lb]
+        for x in measures:
+            c = m["comparisons"].get(lb, {}).get(x["key"])
+            row += [num((m["labels"][lb].get(x["key"]) or {}).get("accuracy_pct")),
+                    (delta_cell(c) + (" *" if c.get("significant") else "")) if c else NA]
+        rows.append(row)
+    return Table(heads, rows, numeric=[False] + [True] * (len(heads) - 1),
+                 note="Δ: percentage points [95% paired bootstrap CI]; * = significant after Holm adjustment.")

@@ -1,22 +1,23 @@
-"""Explore LoRA settings with Ray Tune; each trial trains, is scored on Spider EX and MMLU, and reports both.
+"""Explore LoRA settings with Ray Tune; each trial trains, is scored on every configured task, and reports them.
 
 The current Train-in-Tune pattern: the Tune trainable is a *driver function* (`_trial`) that builds
 and fits a `TorchTrainer` through `ray_train.train_variant` (Ray Train reports flow to Tune through
 `TuneReportCallback`, so ASHA sees the validation loss at every checkpoint), then evaluates the
-finished adapter with `infer.pipeline.evaluate` and reports `spider_ex` and `mmlu_acc` — so the
-`ResultGrid` holds both objectives of every finished trial. The trial function itself reserves no
+finished adapter with `infer.pipeline.evaluate` and reports every measure of the configured tasks
+(`spider`, `mmlu_0shot`, `gsm8k_flexible`, ... as fractions) — so the `ResultGrid` holds every objective
+of every finished trial. The trial function itself reserves no
 CPU: its TorchTrainer worker and the evaluation actors ask for their own.
 
 Search (`tune.search`): grid (every dim a `grid`), random (grid dims crossed, other dims sampled
-`num_samples` times), optuna (two objectives, Spider EX max and MMLU accuracy max; grid dims become
-categorical). `tune.scheduler: asha` stops weak trials early on validation loss.
+`num_samples` times), optuna (one objective per task, all maximized: the task's first measure, e.g.
+Spider EX, MMLU at the first shot count, GSM8K flexible; grid dims become categorical). `tune.scheduler: asha` stops weak trials early on validation loss.
 
 A trial whose training diverges (NaN/inf loss or gradient norm, `health.py`) raises `TrainingDiverged`:
 the trial ends in ERROR, which Optuna records as a failed trial and ASHA drops, and the trials table
-marks it `diverged` — never a Spider EX / MMLU pair, which would read like a trained model's result.
+marks it `diverged` — never objective values, which would read like a trained model's result.
 
 Output: `<run_dir>/tune/trials.csv` and `.parquet` (one row per trial: settings, metrics, adapter,
-`pareto` = not dominated on (spider_ex, mmlu_acc)), per-trial run dirs under `tune/trials/`.
+`pareto` = not dominated on the objectives), per-trial run dirs under `tune/trials/`.
 """
 from __future__ import annotations
 
@@ -27,11 +28,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig
-from tradeoff_ray.data.types import MmluData, SpiderData
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.train.health import DIVERGED, TrainingDiverged
 
-OBJECTIVES = ("spider_ex", "mmlu_acc")  # both maximized
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
 PG_FILE = "ray_train_placement_group.txt"  # written by the trial's first Train worker (see _FreeStoppedTrials)
 TRIAL_DRIVER_CPUS = 0.01  # the trial function waits on Ray Train and Ray Data; it computes nothing itself
@@ -118,25 +117,35 @@ def trial_variant(base: LoraVariant, params: dict[str, Any], *, name: str) -> Lo
         raise UserError(f"trial settings {params} give an invalid variant: {err}") from None
 
 
-def trial_metrics(summary: dict[str, Any], *, shots: Sequence[int]) -> dict[str, float | None]:
-    """spider_ex (execution accuracy) and mmlu_acc (category-balanced, first shot setting) of an eval summary."""
-    ex = ((summary.get("sql") or {}).get("ex") or {}).get("accuracy")
-    mmlu = (summary.get("mmlu") or {}).get(str(shots[0]) if shots else "0") or {}
-    micro = (mmlu.get("micro") or {}).get("accuracy")
-    return {"spider_ex": ex, "mmlu_acc": mmlu.get("macro"), "mmlu_micro": micro}
+def objectives(cfg: ExperimentConfig) -> list[str]:
+    """The metrics a sweep maximizes: the first measure of each configured task (all maximized)."""
+    from tradeoff_ray.tasks import configured_tasks
+
+    return [task.measure_keys(cfg)[0] for task in configured_tasks(cfg)]
 
 
-def pareto_flags(points: Sequence[tuple[float | None, float | None]]) -> list[bool]:
-    """True where no other point is >= on both objectives and > on one (maximizing); None never is."""
+def trial_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """Every measure of an eval summary as a fraction ({'spider': 0.42, 'mmlu_0shot': 0.51, ...})."""
+    out: dict[str, float | None] = {}
+    for block in (summary.get("tasks") or {}).values():
+        for key, m in block["measures"].items():
+            out[key] = None if m.get("accuracy_pct") is None else m["accuracy_pct"] / 100.0
+    return out
+
+
+def pareto_flags(points: Sequence[Sequence[float | None]]) -> list[bool]:
+    """True where no other point is >= on every objective and > on one (maximizing); a point with a missing
+    value never is (and never dominates)."""
+    def whole(p: Sequence[float | None]) -> bool:
+        return all(v is not None and v == v for v in p)
+
     flags = []
-    for i, (a, b) in enumerate(points):
-        if a is None or b is None or a != a or b != b:
+    for i, a in enumerate(points):
+        if not whole(a):
             flags.append(False)
             continue
-        dominated = any(
-            j != i and x is not None and y is not None and x >= a and y >= b and (x > a or y > b)
-            for j, (x, y) in enumerate(points)
-        )
+        dominated = any(j != i and whole(b) and all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
+                        for j, b in enumerate(points))
         flags.append(not dominated)
     return flags
 
@@ -154,8 +163,7 @@ def trial_path(run_dir: Path, trial_id: str) -> Path:
 
 
 
-def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
-           spider: SpiderData | None, mmlu: MmluData | None) -> None:
+def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str, data: dict[str, Any]) -> None:
     import ray.tune
 
     from tradeoff_ray.train.ray_train import train_variant
@@ -165,7 +173,7 @@ def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
     variant = trial_variant(cfg.tune.base, params, name=trial_name(trial_id))
     trial_dir = trial_path(Path(run_dir), trial_id)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    result = train_variant(cfg, variant, run_dir=trial_dir, spider=spider, report_to_tune=True,
+    result = train_variant(cfg, variant, run_dir=trial_dir, spider=data["spider"].data, report_to_tune=True,
                            placement_group_file=trial_dir / PG_FILE)
     if result["status"] == DIVERGED:
         raise TrainingDiverged(result["message"])
@@ -178,8 +186,8 @@ def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str,
         from tradeoff_ray.infer.pipeline import evaluate
 
         summary = evaluate(cfg, label=variant.name, out_dir=trial_dir, adapter_dir=Path(result["adapter_dir"]),
-                           spider=spider, mmlu=mmlu)
-        metrics.update(trial_metrics(summary, shots=cfg.eval.mmlu_shots))
+                           data=data)
+        metrics.update(trial_metrics(summary))
     ray.tune.report({k: v for k, v in metrics.items() if v is not None})
 
 
@@ -236,7 +244,7 @@ def _free_stopped_trials_callback(run_dir: Path):
 
 @contextlib.contextmanager
 def _lenient_metric_check(active: bool) -> Iterator[None]:
-    """Two-objective Optuna needs spider_ex/mmlu_acc only in the final report; Tune otherwise demands them in
+    """Multi-objective Optuna needs the objectives only in the final report; Tune otherwise demands them in
     every intermediate (training) report. Tune reads this switch from the environment."""
     key = "TUNE_DISABLE_STRICT_METRIC_CHECKING"
     old = os.environ.get(key)
@@ -252,8 +260,7 @@ def _lenient_metric_check(active: bool) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None = None,
-             mmlu: MmluData | None = None) -> Path:
+def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | None = None) -> Path:
     """Run the sweep of `cfg.tune`, write tune/trials.csv (+ .parquet), print the table; returns the CSV path."""
     import ray.tune
     from ray.tune.schedulers import ASHAScheduler
@@ -262,14 +269,11 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
     base = t.base
     check_tune_hardware(cfg)
     run_dir = Path(run_dir)
-    if spider is None:
-        from tradeoff_ray.data.spider import load_spider
+    from tradeoff_ray.infer.pipeline import load_data
+    from tradeoff_ray.tasks import configured_tasks, get_task
 
-        spider = load_spider(cfg.data)
-    if mmlu is None and t.evaluate_trials:
-        from tradeoff_ray.data.mmlu import load_mmlu
-
-        mmlu = load_mmlu(cfg.data)
+    tasks = configured_tasks(cfg) if t.evaluate_trials else []
+    data = load_data(cfg, [*tasks, *([] if "spider" in [x.name for x in tasks] else [get_task("spider")])], data)
     scheduler = None
     if t.scheduler == "asha":
         scheduler = ASHAScheduler(metric="eval_loss", mode="min", max_t=10_000, grace_period=t.asha_grace_period,
@@ -277,7 +281,8 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
     if t.search == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        search_alg = OptunaSearch(metric=list(OBJECTIVES), mode=["max", "max"], seed=base.seed)
+        goals = objectives(cfg)
+        search_alg = OptunaSearch(metric=goals, mode=["max"] * len(goals), seed=base.seed)
         limit = t.max_concurrent_trials  # Tune wraps a Searcher in a ConcurrencyLimiter
     else:
         from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -286,7 +291,7 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
         search_alg = BasicVariantGenerator(random_state=base.seed, max_concurrent=t.max_concurrent_trials)
         limit = None
     trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
-                                         spider=spider, mmlu=mmlu)
+                                         data=data)
     # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
     # (Tune refuses an all-zero request, hence a token 0.01 CPU.)
     trainable = ray.tune.with_resources(trainable, {"cpu": TRIAL_DRIVER_CPUS})
@@ -303,9 +308,9 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, spider: SpiderData | None 
           f"searching {sorted(t.space)}; trials under {run_dir / 'tune' / 'trials'}", flush=True)
     with _lenient_metric_check(t.search == "optuna"):
         grid = tuner.fit()
-    rows = trial_rows(grid)
+    rows = trial_rows(grid, objectives(cfg))
     path = write_trials_table(rows, run_dir / "tune")
-    print(format_trials(rows))
+    print(format_trials(rows, objectives(cfg)))
     print(f"[tune] ResultGrid: {grid.experiment_path}")
     print(f"[tune] trials table: {path} (+ .parquet)")
     return path
@@ -324,7 +329,7 @@ def check_tune_hardware(cfg: ExperimentConfig) -> None:
 # ---------------------------------------------------------------- the trials table
 
 
-def trial_rows(grid: Any) -> list[dict[str, Any]]:
+def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
     """One dict per trial of a ResultGrid: settings, metrics, adapter, status, pareto flag."""
     rows = []
     for result in grid:
@@ -334,8 +339,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
         for key in SETTING_COLUMNS:
             if key in config:
                 row[key] = config[key]
-        for key in ("eval_loss", "train_loss", *OBJECTIVES, "mmlu_micro", "steps", "train_seconds",
-                    "over_length_dropped"):
+        for key in ("eval_loss", "train_loss", *goals, "steps", "train_seconds", "over_length_dropped"):
             row[key] = metrics.get(key)
         row["adapter_dir"] = metrics.get("adapter_dir")
         row["status"] = (DIVERGED if result.error and TrainingDiverged.__name__ in _describe(result.error)
@@ -344,7 +348,7 @@ def trial_rows(grid: Any) -> list[dict[str, Any]]:
         row["error"] = None if result.error is None else _describe(result.error)[:500]
         row["trial_path"] = str(result.path)
         rows.append(row)
-    flags = pareto_flags([(r.get("spider_ex"), r.get("mmlu_acc")) for r in rows])
+    flags = pareto_flags([tuple(r.get(g) for g in goals) for r in rows])
     for row, flag in zip(rows, flags):
         row["pareto"] = flag
     return rows
@@ -377,14 +381,14 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
-def format_trials(rows: list[dict[str, Any]]) -> str:
+def format_trials(rows: list[dict[str, Any]], goals: Sequence[str]) -> str:
     """A plain-text table of the trials, Pareto-optimal ones marked with *."""
     keys = [k for k in SETTING_COLUMNS if any(k in r for r in rows)]
-    head = ["", "trial", *keys, "eval_loss", "spider_ex", "mmlu_acc", "status"]
+    head = ["", "trial", *keys, "eval_loss", *goals, "status"]
     body = [["*" if r.get("pareto") else "", r["trial_id"], *(_fmt(r.get(k)) for k in keys),
-             _fmt(r.get("eval_loss")), _fmt(r.get("spider_ex")), _fmt(r.get("mmlu_acc")), r["status"]]
+             _fmt(r.get("eval_loss")), *(_fmt(r.get(g)) for g in goals), r["status"]]
             for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [head, *body]]
     pareto = sum(1 for r in rows if r.get("pareto"))
-    return "\n".join(lines) + f"\n* = Pareto-optimal on (spider_ex, mmlu_acc): {pareto} of {len(rows)} trials"
+    return "\n".join(lines) + f"\n* = Pareto-optimal on ({', '.join(goals)}): {pareto} of {len(rows)} trials"

@@ -69,7 +69,7 @@ def test_unscorable_examples_counted_by_reason(tmp_path):
     m, items = _checks(write_run_dir(tmp_path / "a", sql={"baseline": recs}), "unscorable_examples")
     assert items[0]["passed"] is True
     assert "6 of 9 scorable" in items[0]["detail"] and "2 missing_db (wta_1)" in items[0]["detail"]
-    assert m["labels"]["baseline"]["sql"]["unscorable"] == {"missing_db": 2, "gold_error": 1}
+    assert m["labels"]["baseline"]["spider"]["unscorable"] == {"missing_db": 2, "gold_error": 1}
     # ex null without an explaining error is a scorer bug
     recs.append(sql_record("baseline", "x1", None, error="ok"))
     _, items = _checks(write_run_dir(tmp_path / "b", sql={"baseline": recs}), "unscorable_examples")
@@ -96,7 +96,7 @@ def test_letter_bias_fails_on_a_constant_predictor(tmp_path):
     m, items = _checks(write_run_dir(tmp_path / "r", mmlu=mmlu), "mmlu_letter_bias")
     assert items[0]["status"] == "failed" and "'A' is 100.0% of answers" in items[0]["detail"]
     assert "mmlu_letter_bias (baseline, 0-shot)" in m["checks"]["failed"]
-    assert m["labels"]["baseline"]["mmlu"]["0"]["pred_letters"] == {"A": 200, "B": 0, "C": 0, "D": 0, "none": 0}
+    assert m["labels"]["baseline"]["mmlu_0shot"]["pred_letters"] == {"A": 200, "B": 0, "C": 0, "D": 0, "none": 0}
 
 
 def test_letter_bias_fails_at_chance_even_with_spread_letters(tmp_path):
@@ -119,9 +119,8 @@ def test_comparisons_carry_holm_adjusted_p_and_the_minimum_detectable_effect(tmp
     m, _ = _checks(make_run_dir(tmp_path / "run"))
     blocks = []
     for comp in m["comparisons"].values():
-        blocks += [comp["sql"], *comp["sql"]["by_hardness"].values()]
-        for mm in comp["mmlu"].values():
-            blocks += [mm, *mm["by_category"].values()]
+        for key in ("spider", "mmlu_0shot", "mmlu_5shot"):
+            blocks += [comp[key], *comp[key]["by_group"].values()]
     assert m["multiple_comparisons"]["family_size"] == sum(b["p_value"] is not None for b in blocks) > 10
     for b in blocks:
         if b["p_value"] is not None:

@@ -14,8 +14,8 @@ def test_fixture_curve_runs_from_baseline_to_final(tmp_path):
     assert [(p["step"], p["label"]) for p in pts] == [
         (0, "baseline"), (10, "lora-r16@step10"), (20, "lora-r16@step20"), (30, "lora-r16")]
     for p in pts:
-        assert p["sql_pct"] == m["labels"][p["label"]]["sql"]["accuracy_pct"]
-        assert p["mmlu"]["5"]["pct"] == m["labels"][p["label"]]["mmlu"]["5"]["accuracy_pct"]
+        assert p["measures"]["spider"]["pct"] == m["labels"][p["label"]]["spider"]["accuracy_pct"]
+        assert p["measures"]["mmlu_5shot"]["pct"] == m["labels"][p["label"]]["mmlu_5shot"]["accuracy_pct"]
 
 
 def test_final_step_from_training_result_and_checkpoint_at_final_step_deduplicated(tmp_path):

@@ -13,7 +13,7 @@ def test_taxonomy_counts_match_the_records(tmp_path):
     run_dir = make_run_dir(tmp_path / "run")
     run = load_run(run_dir)
     for label, records in run.sql.items():
-        raw = [json.loads(x) for x in (run_dir / "evals" / label / "sql.jsonl").read_text().splitlines()]
+        raw = [json.loads(x) for x in (run_dir / "evals" / label / "spider.jsonl").read_text().splitlines()]
         counts = error_counts(records)
         assert {k: v for k, v in counts["classes"].items() if v} == dict(Counter(r["error"] for r in raw))
         assert sum(counts["wrong_result_kinds"].values()) == counts["classes"]["wrong_result"]

@@ -34,12 +34,12 @@ def test_seed_group_mean_spread_and_paired_ci(tmp_path):
     m = compute_metrics(load_run(write_run_dir(tmp_path / "r", sql=sql, mmlu=mmlu, config=CONFIG)), n_boot=200)
     g = m["seeds"]["lora"]
     assert g["seeds"] == [0, 1, 2] and g["labels"] == ["lora-seed0", "lora-seed1", "lora-seed2"]
-    s = g["sql"]
+    s = g["measures"]["spider"]
     assert s["accuracy_mean_pct"] == pytest.approx(50.0) and s["accuracy_sd_pp"] == pytest.approx(10.0)
     assert s["delta_mean_pp"] == pytest.approx(25.0) and s["delta_sd_pp"] == pytest.approx(10.0)
     assert (s["delta_min_pp"], s["delta_max_pp"]) == (pytest.approx(15.0), pytest.approx(35.0))
     assert s["paired_delta_pp"] == pytest.approx(25.0) and s["ci_low_pp"] < 25.0 < s["ci_high_pp"]
-    assert g["mmlu"]["0"]["delta_mean_pp"] == 0.0 and g["mmlu"]["0"]["delta_sd_pp"] == 0.0
+    assert g["measures"]["mmlu_0shot"]["delta_mean_pp"] == 0.0 and g["measures"]["mmlu_0shot"]["delta_sd_pp"] == 0.0
     assert "other" not in m["seeds"]
     table = next(b for b in tradeoff_section(m, {}) if isinstance(b, Table))
     row = next(r for r in table.rows if r[0] == "lora (mean of 3 seeds)")

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from tradeoff_ray.analyze.stats import mcnemar_exact, paired_bootstrap_delta, wilson_interval
-from tradeoff_ray.analyze.tradeoff import compare_sql, sql_summary
+from tradeoff_ray.analyze.tradeoff import compare
+from tradeoff_ray.tasks import get_task
+from tradeoff_ray.tasks.base import measure_summary
 from tests.run_fixture import sql_record
 
 
@@ -57,8 +59,10 @@ def test_paired_bootstrap_excludes_zero_for_a_clear_gain():
 def test_comparison_pairs_on_example_id_with_mismatched_sets():
     base = [sql_record("baseline", f"e{i}", 1 if i < 5 else 0) for i in range(10)]            # e0..e9
     other = [sql_record("v", f"e{i}", 1 if i in (5, 6, 12) else 0) for i in range(4, 14)]     # e4..e13
-    bs, os_ = sql_summary(base), sql_summary(other)
-    c = compare_sql(base, other, bs, os_, label="v", n_boot=500)
+    spider = get_task("spider")
+    m = spider.measures(base)[0]
+    bs, os_ = measure_summary(spider, base, m), measure_summary(spider, other, m)
+    c = compare(spider, m, base, other, bs, os_, label="v", n_boot=500)
     assert c["n_paired"] == 6                    # e4..e9 only
     # on e4..e9: base right on e4 only, other right on e5, e6
     assert (c["baseline_only_right"], c["variant_only_right"]) == (1, 2)

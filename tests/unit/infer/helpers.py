@@ -74,3 +74,23 @@ def make_lora_adapter(model_dir: Path, dest: Path, *, r: int = 4, alpha: float =
                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     get_peft_model(base, cfg).save_pretrained(dest)
     return dest
+
+
+def tiny_data(spider: SpiderData | None = None, mmlu: MmluData | None = None, **more) -> dict:
+    """Task name -> TaskData of the given benchmarks (what `evaluate(data=...)` takes)."""
+    from tradeoff_ray.tasks import TaskData
+
+    out = {name: TaskData(d, getattr(d, "source", "") or name) for name, d in (("spider", spider), ("mmlu", mmlu))
+           if d is not None}
+    out.update({name: TaskData(d, getattr(d, "source", "") or name) for name, d in more.items()})
+    return out
+
+
+def task_rows(name: str, cfg: ExperimentConfig, data, tokenizer=None, *, label: str = "t") -> list[dict]:
+    """The rows a task serves for `data` (its loader's object), tagged with `label`, as evaluation builds them."""
+    from tradeoff_ray.tasks import TaskData, get_task
+
+    task = get_task(name)
+    td = TaskData(data, "fixture")
+    rows, _ = task.rows(cfg, td, task.select(cfg, td), tokenizer)
+    return [{**r, "label": label, "adapter": None} for r in rows]

@@ -11,19 +11,25 @@ def test_label_from_adapter_path(tmp_path):
     assert label_for(tmp_path / "my adapter") == "my_adapter"
 
 
-def test_summary_tables_show_ex_by_hardness_mmlu_and_unscorable(capsys):
-    cell = {"n": 4, "correct": 1, "accuracy": 0.25, "ci95": [0.05, 0.7]}
-    mm = {"n": 4, "correct": 2, "accuracy": 0.5, "low": 0.15, "high": 0.85}
+def test_summary_prints_a_section_per_task_with_breakdowns_and_unscorable(capsys):
+    from tradeoff_ray.records import Gsm8kResult, MmluResult, SqlResult
+    from tradeoff_ray.tasks import get_task
+    from tradeoff_ray.tasks.base import task_summary
+
+    sql = [SqlResult("l", f"e{i}", "db", "q", "SELECT 1", "easy", "h", "", None, int(i == 0), "ok" if i == 0 else
+                     "wrong_result") for i in range(4)]
+    sql.append(SqlResult("l", "e9", "wta_1", "q", "SELECT 1", "easy", "h", "", None, None, "missing_db"))
+    mmlu = [MmluResult("l", f"q{i}", "astronomy", "STEM", 0, "A", "A" if i < 2 else "B", int(i < 2), "h")
+            for i in range(4)]
+    gsm = [Gsm8kResult("l", f"g{i}", "q", "3", "h", "#### 3", "3", 1, "3", 1) for i in range(2)]
     summary = {
         "label": "lora[1]", "engine": "hf", "engine_reason": "auto: no GPU", "served": "hf on CPU: m [/x]",
-        "sql": {"questions": 5, "scored": 4, "ex": cell, "by_hardness": {"easy": cell},
-                "errors": {"ok": 1, "wrong_result": 3}, "unscorable": {"missing_db": 1},
-                "wrong_result_kinds": {"different_rows": 3}},
-        "mmlu": {"0": {"n": 4, "micro": mm, "macro": 0.5, "per_category": {"STEM": mm}, "no_answer": 0,
-                       "warnings": ["category 'STEM' below chance"], "fewer_exemplars": 0}},
-        "timing": {"sql": {"rows": 4, "seconds": 2.0, "rows_per_s": 2.0}},
+        "tasks": {name: {"source": f"/data/{name}", "measures": task_summary(get_task(name), recs)}
+                  for name, recs in (("spider", sql), ("mmlu", mmlu), ("gsm8k", gsm))},
+        "timing": {"rows": 10, "seconds": 2.0, "rows_per_s": 5.0},
     }
     print_summary(summary)
     out = capsys.readouterr().out
-    for needle in ("lora[1]", "easy", "25.0%", "missing_db 1", "STEM", "50.0%", "below chance", "auto: no GPU"):
+    for needle in ("lora[1]", "spider", "easy", "25.0%", "missing_db 1", "mmlu_0shot", "STEM", "50.0%",
+                   "gsm8k_strict", "gsm8k_flexible", "100.0%", "/data/gsm8k", "auto: no GPU", "10 rows in 2.0s"):
         assert needle in out, needle

@@ -7,8 +7,15 @@ import pytest
 
 from tradeoff_ray.infer.engine import Choice, ChoiceRequest, Failed, Generation, GenerateRequest
 from tradeoff_ray.infer.serving import serve_rows, spread
-from tradeoff_ray.infer.shared import evaluate_labels, stage_rows
+from tests.unit.infer.helpers import task_rows, tiny_data
+from tradeoff_ray.infer.shared import evaluate_labels
 from tradeoff_ray.records import read_jsonl
+from tradeoff_ray.tasks import get_task
+
+
+def _base_rows(cfg, spider, mmlu, tokenizer):
+    return (task_rows("spider", cfg, spider, tokenizer, label="base")
+            + task_rows("mmlu", cfg, mmlu, tokenizer, label="base"))
 
 
 class StreamingScripted:
@@ -53,55 +60,52 @@ def test_every_label_and_task_in_one_engine_call(tiny_cfg, tiny_spider_data, tin
                "tuned": {dev[0].question: dev[0].query, dev[1].question: dev[1].query}}
     engine = StreamingScripted(tokenizer, answers, {None: "A", "tuned": "B"})
     summaries = evaluate_labels(tiny_cfg, labels={"base": None, "tuned": lora_adapter_dir}, out_dir=tmp_path,
-                                spider=tiny_spider_data, mmlu=tiny_mmlu_data, engine=engine)
+                                data=tiny_data(tiny_spider_data, tiny_mmlu_data), engine=engine)
     assert len(engine.calls) == 1  # both labels, both tasks, one submission
     sent = engine.calls[0]
     assert {r.adapter for r in sent} == {None, "tuned"} and len(sent) == 2 * (6 + 8)
     for label, right_sql, letter in (("base", {"dev-0000"}, "A"), ("tuned", {"dev-0000", "dev-0001"}, "B")):
         target = tmp_path / "evals" / label
-        sql = list(read_jsonl(target / "sql.jsonl"))
+        sql = list(read_jsonl(target / "spider.jsonl"))
         assert len(sql) == 7 and sum(r["error"] == "missing_db" for r in sql) == 1
         assert {r["example_id"] for r in sql if r["ex"] == 1} == right_sql
-        for shots in (0, 1):
-            mm = list(read_jsonl(target / f"mmlu_{shots}shot.jsonl"))
-            assert len(mm) == 4 and {r["pred"] for r in mm} == {letter}
+        mm = list(read_jsonl(target / "mmlu.jsonl"))
+        assert len(mm) == 8 and {r["pred"] for r in mm} == {letter} and {r["label"] for r in mm} == {label}
         saved = json.loads((target / "summary.json").read_text())
         assert saved["timing"]["shared"]["labels"] == ["base", "tuned"]
-        assert summaries[label]["sql"]["ex"]["correct"] == len(right_sql)
-        assert not list(target.glob("*.partial.jsonl"))
+        assert summaries[label]["tasks"]["spider"]["measures"]["spider"]["correct"] == len(right_sql)
+        assert not list(target.glob("*partial*"))
     assert summaries["tuned"]["adapter"] == str(lora_adapter_dir) and summaries["tuned"]["merged"] is False
 
 
 def test_a_failed_request_is_an_error_row_not_a_lost_one(tiny_cfg, tiny_spider_data, tiny_mmlu_data, tokenizer):
-    rows, _ = stage_rows(tiny_cfg, {"base": None}, tokenizer=tokenizer, spider=tiny_spider_data, mmlu=tiny_mmlu_data,
-                         tasks=("sql", "mmlu"))
+    rows = _base_rows(tiny_cfg, tiny_spider_data, tiny_mmlu_data, tokenizer)
     rows[0] = {**rows[0], "prompt": rows[0]["prompt"] + " POISON"}
     engine = StreamingScripted(tokenizer, {}, {})
-    done = [r for chunk in serve_rows(engine, rows, max_new_tokens=8, mmlu_mode="loglikelihood", chunk_rows=3)
-            for r in chunk]
+    done = [r for chunk in serve_rows(engine, rows, chunk_rows=3) for r in chunk]
     assert len(done) == len(rows)
     bad = [r for r in done if r.get("engine_error")]
-    assert len(bad) == 1 and bad[0]["raw_generation"] == "" and "too long" in bad[0]["engine_error"]
-    from tradeoff_ray.infer.stages import score_sql_rows
+    assert len(bad) == 1 and bad[0]["raw_generation"] is None and "too long" in bad[0]["engine_error"]
+    from tradeoff_ray.infer.stages import score_rows
     from tradeoff_ray.score.sql_score import SqlScorer
 
-    (scored,) = score_sql_rows(SqlScorer(timeout_s=1.0), bad)
+    (scored,) = score_rows(get_task("spider"), SqlScorer(timeout_s=1.0), bad)
     assert (scored["ex"], scored["error"]) == (0, "engine_error")
 
 
 def test_an_engine_without_stream_serves_one_model(tiny_cfg, tiny_spider_data, tiny_mmlu_data, tokenizer):
     from tests.unit.infer.test_pipeline_local import ScriptedEngine
 
-    rows, _ = stage_rows(tiny_cfg, {"base": None}, tokenizer=tokenizer, spider=tiny_spider_data, mmlu=tiny_mmlu_data,
-                         tasks=("sql", "mmlu"))
-    done = [r for c in serve_rows(ScriptedEngine({}), rows, max_new_tokens=8, mmlu_mode="loglikelihood") for r in c]
-    assert len(done) == len(rows) and {r["pred"] for r in done if r["task"] == "mmlu"} == {"A"}
+    rows = _base_rows(tiny_cfg, tiny_spider_data, tiny_mmlu_data, tokenizer)
+    done = [r for c in serve_rows(ScriptedEngine({}), rows) for r in c]
+    assert len(done) == len(rows)
+    mmlu = [r for r in done if r["task"] == "mmlu"]
+    assert {r["pred"] for r in get_task("mmlu").score_rows(None, mmlu)} == {"A"}
     tagged = [{**r, "adapter": "x"} for r in rows]
     with pytest.raises(ValueError, match="serves one model"):
-        list(serve_rows(ScriptedEngine({}), tagged, max_new_tokens=8, mmlu_mode="loglikelihood"))
-    with pytest.raises(ValueError, match=r"lack column\(s\) \['task'\]"):
-        list(serve_rows(ScriptedEngine({}), [{"label": "a", "adapter": None, "prompt": "p"}], max_new_tokens=8,
-                        mmlu_mode="loglikelihood"))
+        list(serve_rows(ScriptedEngine({}), tagged))
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['task', 'kind'\]"):
+        list(serve_rows(ScriptedEngine({}), [{"label": "a", "adapter": None, "prompt": "p"}]))
 
 
 def test_spread_keeps_prefix_groups_whole_and_balances():

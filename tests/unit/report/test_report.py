@@ -27,8 +27,8 @@ def test_report_files_and_plots_exist(built):
     run, md, html = built
     assert md.exists() and html.exists() and (run / "metrics.json").exists()
     pngs = sorted(p.name for p in (run / "plots").glob("*.png"))
-    assert pngs == ["curves.png", "errors.png", "ex_by_hardness.png", "mmlu_by_category.png", "tradeoff.png",
-                    "training.png"]
+    assert pngs == ["by_group_mmlu_0shot.png", "by_group_mmlu_5shot.png", "by_group_spider.png", "curves.png",
+                    "errors.png", "tradeoff.png", "training.png"]
     assert all((run / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
@@ -37,10 +37,12 @@ def test_markdown_shows_the_numbers_of_metrics_json(built):
     m = json.loads((run / "metrics.json").read_text())
     text = md.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| lora-r16 |") and "[95%" not in line)
-    assert delta_cell(m["comparisons"]["lora-r16"]["sql"]) in row
-    assert delta_cell(m["comparisons"]["lora-r16"]["mmlu"]["0"]) in row
+    assert delta_cell(m["comparisons"]["lora-r16"]["spider"]) in row
+    assert delta_cell(m["comparisons"]["lora-r16"]["mmlu_0shot"]) in row
+    assert delta_cell(m["comparisons"]["lora-r16"]["mmlu_5shot"]) in row
     assert "39 of 48 dev questions scored; 9 excluded (8 no database: wta_1" in text
-    for heading in ("## Trade-off vs baseline", "## Sanity checks", "## Spider EX by hardness", "## MMLU by category",
+    for heading in ("## Trade-off vs baseline", "## Sanity checks", "## Spider EX by hardness",
+                    "## MMLU 0-shot by category", "## MMLU 5-shot by category",
                     "## SQL error taxonomy", "### Example failures", "## Learning and forgetting",
                     "## Wall time per stage"):
         assert heading in text
@@ -78,7 +80,7 @@ def test_report_of_a_baseline_only_run(built, tmp_path):
     md, html = build_report(only, n_boot=50)
     text = md.read_text()
     assert "Only the baseline was evaluated" in text and "gold_vs_gold" in text and "not run" in text
-    assert not (only / "plots" / "tradeoff.png").exists() and (only / "plots" / "ex_by_hardness.png").exists()
+    assert not (only / "plots" / "tradeoff.png").exists() and (only / "plots" / "by_group_spider.png").exists()
     m = json.loads((only / "metrics.json").read_text())
     assert m["comparisons"] == {} and m["run"]["variants"] == []
 

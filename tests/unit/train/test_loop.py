@@ -6,7 +6,7 @@ import torch
 
 from tradeoff_ray.config import LoraVariant
 from tradeoff_ray.infer.engine import encode_text
-from tradeoff_ray.infer.tasks import sql_rows
+from tradeoff_ray.tasks import TaskData, get_task
 from tradeoff_ray.prompts import normalize_sql
 from tradeoff_ray.train.dataset import build_sft_data
 from tradeoff_ray.train.loop import build_trainer, lora_config, precision_args, sft_config, steps_for
@@ -68,7 +68,7 @@ def test_training_prompt_is_exactly_the_evaluation_prompt(trained, tiny_spider):
     tok, ds, data, cfg = trained["tok"], trained["trainer"].train_dataset, trained["data"], trained["cfg"]
     by_id = {e.example_id: e for e in tiny_spider.train}
     examples = [by_id[eid] for eid in data.train.example_ids]
-    rows, missing = sql_rows(cfg, tiny_spider, tok, label="check", examples=examples)
+    rows, missing = get_task("spider").rows(cfg, TaskData(tiny_spider, "tiny"), examples, tok)
     assert not missing and len(rows) == len(ds)
     for row, train_row in zip(rows, ds):
         start = _prompt_len(train_row["labels"])

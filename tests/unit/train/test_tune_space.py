@@ -70,34 +70,40 @@ def test_asha_needs_a_validation_split():
         check_tune_config(cfg)
 
 
-def test_trial_metrics_reads_ex_and_balanced_mmlu():
-    summary = {"sql": {"ex": {"n": 10, "correct": 3, "accuracy": 0.3}},
-               "mmlu": {"0": {"macro": 0.41, "micro": {"accuracy": 0.4}}, "5": {"macro": 0.5, "micro": {}}}}
-    assert trial_metrics(summary, shots=[0, 5]) == {"spider_ex": 0.3, "mmlu_acc": 0.41, "mmlu_micro": 0.4}
-    assert trial_metrics({}, shots=[0]) == {"spider_ex": None, "mmlu_acc": None, "mmlu_micro": None}
+def test_trial_metrics_are_every_measure_as_a_fraction_and_objectives_one_per_task():
+    from tradeoff_ray.train.tune import objectives
+
+    summary = {"tasks": {"spider": {"measures": {"spider": {"accuracy_pct": 30.0}}},
+                         "mmlu": {"measures": {"mmlu_0shot": {"accuracy_pct": 41.0}, "mmlu_5shot": {"accuracy_pct": None}}}}}
+    assert trial_metrics(summary) == {"spider": pytest.approx(0.3), "mmlu_0shot": pytest.approx(0.41), "mmlu_5shot": None}
+    assert trial_metrics({}) == {}
+    cfg = ExperimentConfig(eval={"mmlu_shots": [5, 0]}, data={"gsm8k_dir": "/g"})
+    assert objectives(cfg) == ["spider", "mmlu_5shot", "gsm8k_flexible"]
 
 
 def test_pareto_front_keeps_non_dominated_trials():
     points = [(0.5, 0.3), (0.4, 0.4), (0.3, 0.3), (0.5, 0.2), (None, 0.9), (0.4, 0.4)]
     assert pareto_flags(points) == [True, True, False, False, False, True]
+    three = [(0.5, 0.3, 0.1), (0.5, 0.3, 0.2), (0.1, 0.9, 0.0)]  # any number of objectives
+    assert pareto_flags(three) == [False, True, True]
 
 
 def test_trials_table_has_settings_metrics_and_pareto(tmp_path):
-    rows = [{"trial_id": "a", "r": 4, "target_modules": "q_proj,v_proj", "eval_loss": 1.0, "spider_ex": 0.2,
-             "mmlu_acc": 0.4, "adapter_dir": "/x", "status": "complete", "pareto": True},
-            {"trial_id": "b", "r": 8, "target_modules": "all-linear", "eval_loss": None, "spider_ex": None,
-             "mmlu_acc": None, "adapter_dir": None, "status": "stopped_early", "pareto": False}]
+    rows = [{"trial_id": "a", "r": 4, "target_modules": "q_proj,v_proj", "eval_loss": 1.0, "spider": 0.2,
+             "mmlu_0shot": 0.4, "adapter_dir": "/x", "status": "complete", "pareto": True},
+            {"trial_id": "b", "r": 8, "target_modules": "all-linear", "eval_loss": None, "spider": None,
+             "mmlu_0shot": None, "adapter_dir": None, "status": "stopped_early", "pareto": False}]
     csv = write_trials_table(rows, tmp_path)
     for frame in (pd.read_csv(csv), pd.read_parquet(tmp_path / "trials.parquet")):
         assert list(frame["trial_id"]) == ["a", "b"]
         assert list(frame["pareto"]) == [True, False]
-        assert frame.loc[0, "spider_ex"] == 0.2
-    text = format_trials(rows)
-    assert "1 of 2 trials" in text and text.splitlines()[1].startswith("*")
+        assert frame.loc[0, "spider"] == 0.2
+    text = format_trials(rows, ["spider", "mmlu_0shot"])
+    assert "1 of 2 trials" in text and text.splitlines()[1].startswith("*") and "mmlu_0shot" in text.splitlines()[0]
 
 
 def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp_path):
-    """The trial raises (Tune: ERROR, Optuna: a failed trial, ASHA: dropped) and reports no spider_ex/mmlu_acc;
+    """The trial raises (Tune: ERROR, Optuna: a failed trial, ASHA: dropped) and reports no objectives;
     the trials table calls it diverged."""
     import ray.tune
     from ray.exceptions import RayTaskError
@@ -113,7 +119,8 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
         "status": "diverged", "message": "training of variant 'trial-t1' diverged at step 7: loss nan"})
     cfg = _cfg({"r": {"grid": [4]}}, evaluate_trials=True)
     with pytest.raises(TrainingDiverged, match="diverged at step 7"):
-        tune_mod._trial({"r": 4}, cfg_json=cfg.model_dump(mode="json"), run_dir=str(tmp_path), spider=None, mmlu=None)
+        tune_mod._trial({"r": 4}, cfg_json=cfg.model_dump(mode="json"), run_dir=str(tmp_path),
+                        data={"spider": type("TD", (), {"data": None})()})
     assert reported == []
 
     try:
@@ -123,8 +130,8 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
     results = [type("R", (), {"config": {"r": 4}, "metrics": {"trial_id": "t1", "eval_loss": 1.2},
                               "error": wrapped.as_instanceof_cause(), "path": tmp_path / "t1"})(),
                type("R", (), {"config": {"r": 8}, "metrics": {"trial_id": "t2", "done_training": True,
-                                                              "spider_ex": 0.3, "mmlu_acc": 0.4},
+                                                              "spider": 0.3, "mmlu_0shot": 0.4},
                               "error": None, "path": tmp_path / "t2"})()]
-    rows = tune_mod.trial_rows(results)
+    rows = tune_mod.trial_rows(results, ["spider", "mmlu_0shot"])
     assert [r["status"] for r in rows] == ["diverged", "complete"]
-    assert rows[0]["spider_ex"] is None and not rows[0]["pareto"] and "step 7" in rows[0]["error"]
+    assert rows[0]["spider"] is None and not rows[0]["pareto"] and "step 7" in rows[0]["error"]
