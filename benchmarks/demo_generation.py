@@ -26,15 +26,18 @@ def main() -> None:
     args = ap.parse_args()
 
     from tradeoff_ray.config import load_config
-    from tradeoff_ray.data.spider import load_spider
     from tradeoff_ray.infer.engine import encode_text
     from tradeoff_ray.infer.hf_engine import HfEngine
-    from tradeoff_ray.infer.tasks import SQL_STOP, by_prompt, sql_rows
+    from tradeoff_ray.infer.stages import by_prompt
     from tradeoff_ray.models import resolve_model
+    from tradeoff_ray.tasks import get_task
+    from tradeoff_ray.tasks.spider import SQL_STOP
 
     cfg = load_config(None, [])
     engine = HfEngine(resolve_model(cfg.model).path, threads=args.threads, batch_size=args.batch_size)
-    rows, _ = sql_rows(cfg, load_spider(cfg.data), engine.tokenizer, label="bench")
+    spider_task = get_task("spider")
+    data = spider_task.load(cfg)
+    rows, _ = spider_task.rows(cfg, data, spider_task.select(cfg, data), engine.tokenizer)
     gold = [len(engine.tokenizer(r["gold_sql"])["input_ids"]) for r in rows]
     print(f"{engine.describe()}; demo gold SQL: max {max(gold)}, mean {statistics.mean(gold):.1f} tokens")
     seqs = [encode_text(engine.tokenizer, r["prompt"]) for r in by_prompt(rows)[:args.n]]

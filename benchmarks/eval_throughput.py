@@ -10,19 +10,20 @@ builders) and the same 160-token budget, it measures:
       max 160 new tokens, then scoring — on a seeded subset of `--n-baseline` questions drawn from
       the (b) sample (it recomputes the whole sequence every step, so it is slow: the subset keeps
       the CPU run under an hour);
-  (b) this pipeline, `evaluate(..., tasks=("sql",))` with the HF engine on a local Ray: generation
+  (b) this pipeline, `evaluate(..., tasks=[spider])` with the HF engine on a local Ray: generation
       actor -> scorer actor, wall time including actor start-up;
   (c) on GPU only, the same pipeline with vLLM.
 
 `--engine-limit` (GPU) measures instead the engine-limit row: raw vLLM (one `LLM`, one `generate` call,
 no Ray) against this pipeline (`infer.shared`: one engine actor per GPU serving every label and task)
-on exactly the same prompts — Spider dev + the full MMLU test split 0-shot — for 1 label and for
+on exactly the same prompts — Spider dev + the full MMLU test split 0-shot (+ GSM8K test with `--gsm8k-dir`)
+— for 1 label and for
 1 + `--adapters` labels (random-init peft LoRA adapters with small non-zero B), engine start shown
 apart; then (`parity`) the merged-vs-LoRA check on the first adapter. Parts run in separate calls
 (`--parts raw`, `--parts pipeline,parity`), state kept in `--state-dir`:
 
     python benchmarks/eval_throughput.py --engine-limit --parts raw --model /root/qwen \
-        --spider-dir $SPIDER --mmlu-dir $MMLU --state-dir /root/elim --json-out out/engine_limit.json
+        --spider-dir $SPIDER --mmlu-dir $MMLU --gsm8k-dir $GSM8K --state-dir /root/elim --json-out out/engine_limit.json
 
 Questions/s of each, the ratios to (a), the machine and its load are printed (and written to
 `--json-out`). Issue 4's targets: on CPU (b) >= 5x (a); on one GPU, Spider dev (1034) generation +
@@ -100,13 +101,15 @@ def source_loop(model_path: str, rows: list[dict], *, batch: int, max_new_tokens
 def pipeline(cfg, spider_subset, *, label: str) -> dict:
     """(b)/(c): this pipeline on the already-running Ray; wall time includes actor start-up."""
     from tradeoff_ray.infer.pipeline import evaluate
+    from tradeoff_ray.tasks import TaskData, get_task
 
     with tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:
         t0 = time.perf_counter()
-        summary = evaluate(cfg, label=label, out_dir=Path(tmp), spider=spider_subset, tasks=("sql",))
+        summary = evaluate(cfg, label=label, out_dir=Path(tmp), tasks=[get_task("spider")],
+                           data={"spider": TaskData(spider_subset, spider_subset.source)})
         seconds = time.perf_counter() - t0
-    n = summary["sql"]["scored"]
-    return {"questions": n, "seconds": seconds, "qps": n / seconds, "ex": summary["sql"]["ex"]["accuracy"],
+    ex = summary["tasks"]["spider"]["measures"]["spider"]
+    return {"questions": ex["n"], "seconds": seconds, "qps": ex["n"] / seconds, "ex": ex["accuracy_pct"] / 100,
             "served": summary["served"]}
 
 
@@ -149,14 +152,14 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
     from vllm.lora.request import LoRARequest
 
     from tradeoff_ray.infer.engine import encode_pairs
-    from tradeoff_ray.infer.tasks import SQL_STOP
     from tradeoff_ray.models import resolve_model
     from tradeoff_ray.prompts import MMLU_CONTINUATIONS
+    from tradeoff_ray.tasks import GENERATE
 
     model = resolve_model(cfg.model).path
     tok = AutoTokenizer.from_pretrained(model)
-    ctx, _ = encode_pairs(tok, [(rows[-1]["prompt"], MMLU_CONTINUATIONS[0])])[0]
-    letters = [encode_pairs(tok, [(rows[-1]["prompt"], c)])[0][1] for c in MMLU_CONTINUATIONS]
+    last_mc = next(r for r in reversed(rows) if r["kind"] != GENERATE)
+    letters = [encode_pairs(tok, [(last_mc["prompt"], c)])[0][1] for c in MMLU_CONTINUATIONS]
     assert all(len(x) == 1 for x in letters), "letters must be one token each"
     letters = [x[0] for x in letters]
     t0 = time.perf_counter()
@@ -165,12 +168,18 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
               max_loras=n_adapters, max_lora_rank=16, seed=0)
     start = time.perf_counter() - t0
     loras = {f"lora-{i + 1}": LoRARequest(f"lora-{i + 1}", i + 1, str(a)) for i, a in enumerate(adapters)}
-    sql = SamplingParams(temperature=0.0, max_tokens=cfg.eval.max_new_tokens, stop=list(SQL_STOP))
     mc = SamplingParams(temperature=0.0, max_tokens=1, logprobs=20, detokenize=False)
+    gen: dict = {}  # one SamplingParams per (budget, stop strings): Spider's and GSM8K's
+
+    def params(r):
+        if r["kind"] != GENERATE:
+            return mc
+        key = (r["max_new_tokens"], tuple(r["stop"]))
+        return gen.setdefault(key, SamplingParams(temperature=0.0, max_tokens=key[0], stop=list(key[1])))
 
     def run(subset):
         t = time.perf_counter()
-        outs = llm.generate([r["prompt"] for r in subset], [sql if r["task"] == "sql" else mc for r in subset],
+        outs = llm.generate([r["prompt"] for r in subset], [params(r) for r in subset],
                             lora_request=[loras.get(r["label"]) for r in subset], use_tqdm=False)
         return time.perf_counter() - t, outs
 
@@ -179,14 +188,14 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
     per_row, missing_letters = {}, 0
     for r, o in zip(rows, outs):
         key = f"{r['label']}|{r['task']}|{r['example_id']}"
-        if r["task"] == "sql":
+        if r["kind"] == GENERATE:
             per_row[key] = o.outputs[0].text
         else:
             top = o.outputs[0].logprobs[0]
             missing_letters += not all(t in top for t in letters)
             per_row[key] = [top[t].logprob if t in top else None for t in letters]
     # one prefill per question vs the four-prefill recipe (context+letter, prompt log-probs), base label
-    mm = [r for r in rows if r["task"] == "mmlu" and r["label"] == "base"][:check_rows]
+    mm = [r for r in rows if r["kind"] != GENERATE and r["label"] == "base"][:check_rows]
     pairs = encode_pairs(tok, [(r["prompt"], c) for r in mm for c in MMLU_CONTINUATIONS])
     four = llm.generate([{"prompt_token_ids": c + x} for c, x in pairs],
                         SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False),
@@ -208,7 +217,7 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
     return timings, per_row
 
 
-def pipeline_run(cfg, labels: dict, spider, mmlu, out: Path) -> dict:
+def pipeline_run(cfg, labels: dict, data: dict, out: Path) -> dict:
     """This pipeline (Ray, one engine actor per GPU): 1 label, then all labels, on one long-lived pool."""
     from tradeoff_ray.infer.shared import EnginePool, evaluate_labels, shared_spec
 
@@ -217,85 +226,94 @@ def pipeline_run(cfg, labels: dict, spider, mmlu, out: Path) -> dict:
     start = time.perf_counter() - t0
     try:
         t = time.perf_counter()
-        evaluate_labels(cfg, labels={"base": None}, out_dir=out / "one", spider=spider, mmlu=mmlu, pool=pool)
+        evaluate_labels(cfg, labels={"base": None}, out_dir=out / "one", data=data, pool=pool)
         one_s = time.perf_counter() - t
         t = time.perf_counter()
-        summaries = evaluate_labels(cfg, labels=labels, out_dir=out / "all", spider=spider, mmlu=mmlu, pool=pool)
+        summaries = evaluate_labels(cfg, labels=labels, out_dir=out / "all", data=data, pool=pool)
         all_s = time.perf_counter() - t
     finally:
         pool.shutdown()
     return {"engine_start_s": round(start, 2), "actor_engine_start_s": pool.info[0]["engine_start_s"],
             "one_label_s": round(one_s, 2), "all_labels_s": round(all_s, 2),
-            "ex": {k: v["sql"]["ex"]["accuracy"] for k, v in summaries.items()},
-            "mmlu0": {k: (v["mmlu"].get("0") or {}).get("micro") for k, v in summaries.items()}}
+            "accuracy_pct": {k: {m: b["accuracy_pct"] for t in v["tasks"].values() for m, b in t["measures"].items()}
+                             for k, v in summaries.items()}}
 
 
 def per_example(run_dir: Path, label: str) -> dict:
     from tradeoff_ray.records import read_jsonl
 
     got = {}
-    for r in read_jsonl(run_dir / "evals" / label / "sql.jsonl"):
-        got[f"sql|{r['example_id']}"] = (r["ex"], r["raw_generation"])
-    for r in read_jsonl(run_dir / "evals" / label / "mmlu_0shot.jsonl"):
-        got[f"mmlu|{r['example_id']}"] = (r["pred"], None)
+    d = run_dir / "evals" / label
+    for r in read_jsonl(d / "spider.jsonl"):
+        got[f"spider|{r['example_id']}"] = (r["ex"], r["raw_generation"])
+    for r in read_jsonl(d / "mmlu.jsonl"):
+        if r["shots"] == 0:
+            got[f"mmlu|{r['example_id']}"] = (r["pred"], None)
+    if (d / "gsm8k.jsonl").exists():
+        for r in read_jsonl(d / "gsm8k.jsonl"):
+            got[f"gsm8k|{r['example_id']}"] = (r["correct_flexible"], r["raw_generation"])
     return got
 
 
 def agreement(a: dict, b: dict) -> dict:
-    """Per-example agreement of two runs: Spider EX verdicts (and identical SQL text), MMLU letters."""
+    """Per-example agreement of two runs: Spider EX verdicts (and identical SQL text), MMLU letters, GSM8K
+    verdicts (and identical solutions)."""
     out = {}
-    for task in ("sql", "mmlu"):
+    for task in ("spider", "mmlu", "gsm8k"):
         keys = sorted(k for k in a if k.startswith(task) and k in b)
         same = [k for k in keys if a[k][0] == b[k][0]]
         out[task] = {"rows": len(keys), "same": len(same), "rate": round(len(same) / max(1, len(keys)), 4),
                      "differ": [k for k in keys if a[k][0] != b[k][0]][:20]}
-        if task == "sql":
+        if task != "mmlu":
             out[task]["same_text"] = sum(a[k][1] == b[k][1] for k in keys)
     return out
 
 
-def run_part(part: str, args, cfg, sets, labels, adapters, spider, mmlu, model, results: dict) -> None:
+def run_part(part: str, args, cfg, sets, labels, adapters, data, model, results: dict) -> None:
     """One part of the engine-limit run (raw | pipeline | parity); its numbers go into `results`."""
+    from tradeoff_ray.infer.pipeline import label_rows
     from tradeoff_ray.infer.serving import serve_order
-    from tradeoff_ray.infer.shared import evaluate_labels, stage_rows
+    from tradeoff_ray.infer.shared import evaluate_labels
     from tradeoff_ray.records import read_jsonl
+    from tradeoff_ray.tasks import configured_tasks
 
     print(f"=== {part}", flush=True)
     state = args.state_dir
     if part == "raw":
         from transformers import AutoTokenizer
 
-        rows, _ = stage_rows(cfg, labels, tokenizer=AutoTokenizer.from_pretrained(model.path), spider=spider,
-                             mmlu=mmlu, tasks=("sql", "mmlu"))
+        tok = AutoTokenizer.from_pretrained(model.path)
+        rows = []
+        for label in labels:
+            rows += label_rows(cfg, configured_tasks(cfg), data, tok, label=label)[0]
         rows = serve_order(rows)
         results["rows"] = {"total": len(rows), "per_label": len(rows) // len(labels),
-                           "sql_per_label": sum(r["task"] == "sql" for r in rows) // len(labels)}
+                           **{f"{t}_per_label": sum(r["task"] == t for r in rows) // len(labels) for t in data}}
         results["raw"], per_row = raw_engine(cfg, rows, n_adapters=args.adapters, adapters=adapters,
                                              check_rows=args.check_rows)
         (state / "raw_rows.json").write_text(json.dumps(per_row))
     elif part == "pipeline":
-        results["pipeline"] = pipeline_run(cfg, labels, spider, mmlu, state / "pipeline")
+        results["pipeline"] = pipeline_run(cfg, labels, data, state / "pipeline")
         raw_path = state / "raw_rows.json"
         raw_rows = json.loads(raw_path.read_text()) if raw_path.exists() else {}
         if raw_rows:  # the pipeline's SQL texts and MMLU letters against raw vLLM's, same engine settings
-            same = total = same_mc = total_mc = 0
+            same = {t: [0, 0] for t in data}
             for label in labels:
-                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "sql.jsonl"):
-                    key = f"{label}|sql|{r['example_id']}"
-                    if key in raw_rows:
-                        total += 1
-                        same += raw_rows[key] == r["raw_generation"]
-                for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / "mmlu_0shot.jsonl"):
-                    lp = raw_rows.get(f"{label}|mmlu|{r['example_id']}")
-                    if lp and None not in lp:
-                        total_mc += 1
-                        same_mc += "ABCD"[max(range(4), key=lambda k: lp[k])] == r["pred"]
-            results["pipeline_vs_raw"] = {"sql_rows": total, "sql_identical_text": same,
-                                          "mmlu_rows": total_mc, "mmlu_same_letter": same_mc}
+                for task in data:
+                    for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / f"{task}.jsonl"):
+                        got = raw_rows.get(f"{label}|{task}|{r['example_id']}")
+                        if task == "mmlu":
+                            if r["shots"] == 0 and got and None not in got:
+                                same[task][0] += 1
+                                same[task][1] += "ABCD"[max(range(4), key=lambda k: got[k])] == r["pred"]
+                        elif got is not None:
+                            same[task][0] += 1
+                            same[task][1] += got == r["raw_generation"]
+            results["pipeline_vs_raw"] = {t: {"rows": n, "same_output": k} for t, (n, k) in same.items()}
     elif part == "parity":
         merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
         t = time.perf_counter()
-        evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", spider=spider, mmlu=mmlu)
+        evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", data=data)
         results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
         results["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
                                                      per_example(state / "pipeline" / "all", "lora-1"))
@@ -305,10 +323,9 @@ def run_part(part: str, args, cfg, sets, labels, adapters, spider, mmlu, model, 
 
 def engine_limit(args) -> int:
     """The engine-limit row: this pipeline vs raw vLLM on the same prompts, 1 label and 1 + N adapters."""
-    from tradeoff_ray.data.mmlu import load_mmlu
-    from tradeoff_ray.data.spider import load_spider
     from tradeoff_ray.models import resolve_model
     from tradeoff_ray.ray_session import ray_session
+    from tradeoff_ray.tasks import configured_tasks
 
     state = args.state_dir
     state.mkdir(parents=True, exist_ok=True)
@@ -316,11 +333,13 @@ def engine_limit(args) -> int:
             f"data.mmlu_dir={args.mmlu_dir}", "data.mmlu_per_category=null", "eval.mmlu_shots=[0]",
             "eval.engine=vllm", f"eval.max_new_tokens={args.max_new_tokens}", "eval.cpus_per_scorer_actor=1",
             f"eval.vllm.gpu_memory_utilization={args.gpu_memory_utilization}", "eval.vllm.max_lora_rank=16"]
+    if args.gsm8k_dir:
+        sets.append(f"data.gsm8k_dir={args.gsm8k_dir}")
     cfg = load_config(None, sets)
     model = resolve_model(cfg.model)
     adapters = random_adapters(model.path, state / "adapters", n=args.adapters)
     labels = {"base": None, **{a.name: a for a in adapters}}
-    spider, mmlu = load_spider(cfg.data), load_mmlu(cfg.data)
+    data = {t.name: t.load(cfg) for t in configured_tasks(cfg)}
     results_path = state / "engine_limit.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results.update({"machine": machine(), "model": model.description or model.path, "date": time.strftime("%F"),
@@ -345,7 +364,7 @@ def engine_limit(args) -> int:
     # one Ray session for every part of this process (restarting Ray inside one process is not safe)
     with ray_session(cfg.ray):
         for part in args.parts.split(","):
-            run_part(part, args, cfg, sets, labels, adapters, spider, mmlu, model, results)
+            run_part(part, args, cfg, sets, labels, adapters, data, model, results)
             save()
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=str))
     return 0
@@ -372,6 +391,8 @@ def main() -> int:
     parser.add_argument("--parts", default="raw,pipeline,parity", help="--engine-limit: which parts to run now "
                         "(state between calls is kept in --state-dir)")
     parser.add_argument("--mmlu-dir", default=os.environ.get("MMLU_DIR"), help="MMLU root (or MMLU_DIR).")
+    parser.add_argument("--gsm8k-dir", default=os.environ.get("GSM8K_DIR"),
+                        help="--engine-limit: GSM8K root (or GSM8K_DIR): its test problems join every label's rows")
     parser.add_argument("--adapters", type=int, default=4, help="--engine-limit: random adapters besides the base")
     parser.add_argument("--check-rows", type=int, default=2000, help="--engine-limit: MMLU rows for the "
                         "one-prefill vs four-prefill check")
@@ -387,8 +408,8 @@ def main() -> int:
 
     from tradeoff_ray.data.spider import load_spider_dir
     from tradeoff_ray.infer.engine import select_engine
-    from tradeoff_ray.infer.tasks import sql_rows
     from tradeoff_ray.models import resolve_model
+    from tradeoff_ray.tasks import TaskData, get_task
     from tradeoff_ray.ray_session import ray_session
 
     common = [f"model.name={args.model}", f"data.spider_dir={args.spider_dir}",
@@ -404,7 +425,7 @@ def main() -> int:
     sample = sorted(rng.sample(executable, min(args.n, len(executable))), key=lambda e: e.example_id)
     subset = dataclasses.replace(spider, dev=sample)
     tok = AutoTokenizer.from_pretrained(model.path)
-    rows, _ = sql_rows(cfg, subset, tok, label="bench")
+    rows, _ = get_task("spider").rows(cfg, TaskData(subset, subset.source), subset.dev, tok)
     base_rows = rng.sample(rows, min(args.n_baseline, len(rows)))
     ntok = lambda rs: statistics.mean(len(tok(r["prompt"]).input_ids) for r in rs)  # noqa: E731
     results: dict = {"machine": info, "model": model.description, "n": len(rows), "n_baseline": len(base_rows),

@@ -18,9 +18,8 @@ import platform
 import time
 
 from tradeoff_ray.config import config_from_dict
-from tradeoff_ray.data.mmlu import load_mmlu
 from tradeoff_ray.infer.hf_engine import HfEngine
-from tradeoff_ray.infer.tasks import loglikelihood_requests, mmlu_rows
+from tradeoff_ray.tasks import get_task
 from tradeoff_ray.models import resolve_model
 from tradeoff_ray.score.mmlu_score import choose_letter
 
@@ -47,8 +46,10 @@ def main() -> int:
     cfg = config_from_dict(overrides, source="benchmarks/mmlu_scoring.py")
     model = resolve_model(cfg.model)
     engine = HfEngine(model.path, dtype=cfg.model.dtype, batch_size=args.batch_size)
-    rows = mmlu_rows(cfg, load_mmlu(cfg.data), engine.tokenizer)
-    requests = [req for r in rows for req in loglikelihood_requests(r)]
+    task = get_task("mmlu")
+    data = task.load(cfg)
+    rows, _ = task.rows(cfg, data, task.select(cfg, data), engine.tokenizer)
+    requests = [(r["prompt"], c) for r in rows for c in r["continuations"]]
     print(f"{len(rows)} MMLU rows ({args.shots}-shot), {engine.describe()}", flush=True)
 
     timings, picks = {}, {}

@@ -19,15 +19,16 @@ def main() -> int:
     args = parser.parse_args()
 
     from tradeoff_ray.config import ModelConfig, VllmConfig, load_config
-    from tradeoff_ray.data.spider import load_spider
     from tradeoff_ray.infer.hf_engine import HfEngine
-    from tradeoff_ray.infer.tasks import sql_rows
     from tradeoff_ray.models import resolve_model
+    from tradeoff_ray.tasks import get_task
 
     model = resolve_model(ModelConfig(name=args.model))
     cfg = load_config(None)
     hf = HfEngine(model.path, dtype="bfloat16", batch_size=8)
-    rows = sql_rows(cfg, load_spider(cfg.data), hf.tokenizer, label="parity")[0][:6]
+    spider_task = get_task("spider")
+    data = spider_task.load(cfg)
+    rows = spider_task.rows(cfg, data, spider_task.select(cfg, data), hf.tokenizer)[0][:6]
     prompts = [r["prompt"] for r in rows]
     letters = [(f"Question {i}: which letter?\nA. x\nB. y\nC. z\nD. w\nAnswer:", f" {c}")
                for i in range(3) for c in "ABCD"]

@@ -131,15 +131,17 @@ class Experiment:
         """The counted stages with their work counts, and which of them the cache already holds."""
         cfg = self.cfg
         evals = self._eval_counts()
+        one_engine = self.one_engine()
+        baseline = StageWork("eval", f"evaluate {BASELINE}", evals, self._cached(self._eval_key(BASELINE, None)))
         plan = [StageWork("gold", f"evaluate {GOLD}", self._eval_counts(gold=True),
-                          self._cached(self._eval_key(GOLD, None))),
-                StageWork("eval", f"evaluate {BASELINE}", evals, self._cached(self._eval_key(BASELINE, None)))]
+                          self._cached(self._eval_key(GOLD, None)))] + ([] if one_engine else [baseline])
         if cfg.tune.enabled:
             plan.append(StageWork("tune", "tune (Ray Tune sweep)"))
         variants = [] if cfg.tune.enabled else cfg.training.variants
         n_train = 0 if not variants else (len(self.spider.train) if cfg.data.train_limit is None
                                           else min(cfg.data.train_limit, len(self.spider.train)))
         n_val = cfg.data.validation_limit or round(n_train * cfg.data.validation_fraction)
+        evaluation: list[StageWork] = []  # after each training, or (one engine) after all of them
         for variant in variants:
             train_stage = self._train_stage_id(variant)
             steps = variant.max_steps or 0
@@ -153,8 +155,10 @@ class Experiment:
             plan.append(StageWork("train", f"train {variant.name}",
                                   {"examples": steps * per_step, "validation": n_val * validations}, trained))
             adapter = self.cache.path(train_stage) / "train" / variant.name / weights_dirname(variant)
-            plan.append(StageWork("eval", f"evaluate {variant.name}", evals,
-                                  trained and self._cached(self._eval_key(variant.name, adapter))))
+            (evaluation if one_engine else plan).append(StageWork(
+                "eval", f"evaluate {variant.name}", evals,
+                trained and self._cached(self._eval_key(variant.name, adapter))))
+        plan += ([baseline] if one_engine else []) + evaluation
         plan.append(StageWork("report", "analysis and report", {}))
         return plan
 
@@ -192,22 +196,24 @@ class Experiment:
         self.timer = timer
         _log(f"run dir {self.run_dir}")
 
+        one_engine = self.one_engine()
         self._eval_stage(GOLD, adapter=None)
-        self._eval_stage(BASELINE, adapter=None)
+        if not one_engine:
+            self._eval_stage(BASELINE, adapter=None)
         if cfg.tune.enabled:
             self._tune_stage()
-        for variant in ([] if cfg.tune.enabled else cfg.training.variants):
-            result = self._train_stage(variant)
-            if result.get("status") == DIVERGED:
-                self._skip_diverged(variant, result)
-                continue
-            adapter = Path(result["adapter_path"])
-            self._eval_stage(variant.name, adapter=adapter)
-            if cfg.eval.evaluate_checkpoints:
-                final = (result.get("checkpoints") or [{}])[-1].get("step")
-                for step, ckpt in sorted(self._checkpoints(variant.name).items()):
-                    if step != final:  # the final checkpoint is the variant's adapter, scored above
-                        self._eval_stage(checkpoint_label(variant.name, step), adapter=ckpt, count=False)
+        variants = [] if cfg.tune.enabled else cfg.training.variants
+        trained = {}
+        for variant in variants:
+            trained[variant.name] = self._train_stage(variant)
+            if not one_engine:
+                self._evaluate_variant(variant, trained[variant.name])
+        if one_engine:  # every model label on one engine per GPU: trained first, evaluated together
+            group = EvalGroup(self, {BASELINE: None, **{label: a for v in variants
+                                                        for label, a in self._labels_of(v, trained[v.name]).items()}})
+            self._eval_stage(BASELINE, adapter=None, group=group)
+            for variant in variants:
+                self._evaluate_variant(variant, trained[variant.name], group=group)
         timer.begin("analysis and report")
         from tradeoff_ray.report.build import build_report
 
@@ -217,6 +223,33 @@ class Experiment:
         self.estimate.save(self._history_path())
         _log(f"report: {md}\n                 {html}")
         return self.run_dir
+
+    def one_engine(self) -> bool:
+        """Whether every model label is evaluated together on one engine per GPU (vLLM multi-LoRA): then all
+        variants train first, and the baseline, the adapters and their checkpoints share one engine start."""
+        from tradeoff_ray.infer.plan import serves_shared
+
+        return not self.cfg.tune.enabled and self.cfg.eval.adapters != "merged" and serves_shared(self.cfg)
+
+    def _labels_of(self, variant: LoraVariant, result: dict[str, Any]) -> dict[str, Path]:
+        """The labels a trained variant is evaluated under: its final weights, and (eval.evaluate_checkpoints)
+        each earlier checkpoint; none for a diverged variant."""
+        if result.get("status") == DIVERGED:
+            return {}
+        labels = {variant.name: Path(result["adapter_path"])}
+        if self.cfg.eval.evaluate_checkpoints:
+            final = (result.get("checkpoints") or [{}])[-1].get("step")
+            for step, ckpt in sorted(self._checkpoints(variant.name).items()):
+                if step != final:  # the final checkpoint is the variant's adapter
+                    labels[checkpoint_label(variant.name, step)] = ckpt
+        return labels
+
+    def _evaluate_variant(self, variant: LoraVariant, result: dict[str, Any], group: "EvalGroup | None" = None) -> None:
+        if result.get("status") == DIVERGED:
+            self._skip_diverged(variant, result)
+            return
+        for i, (label, adapter) in enumerate(self._labels_of(variant, result).items()):
+            self._eval_stage(label, adapter=adapter, count=i == 0, group=group)
 
     # --------------------------------------------------------------- stages
     def _record(self, stage: Stage, label: str, marker: dict[str, Any], cached: bool) -> None:
@@ -238,12 +271,15 @@ class Experiment:
             self.timer.end(marker.get("wall_s") or 0, cached)
         return entry, marker
 
-    def _eval_stage(self, label: str, *, adapter: Path | None, count: bool = True) -> None:
+    def _eval_stage(self, label: str, *, adapter: Path | None, count: bool = True,
+                    group: "EvalGroup | None" = None) -> None:
         from tradeoff_ray.infer.pipeline import evaluate
 
         stage = self._eval_key(label, adapter)
 
         def compute(entry: Path) -> dict[str, Any]:
+            if group is not None:
+                return group.result(label, entry)
             summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=adapter, data=self.data,
                                tasks=self.tasks, items=self.items)
             return {"summary": summary}
@@ -321,3 +357,33 @@ class Experiment:
         entry, _ = self._timed("tune (Ray Tune sweep)", stage, "tune",
                                lambda e: {"trials": str(run_tune(self.cfg, run_dir=e))})
         link_tree(entry / "tune", self.run_dir / "tune")
+
+
+class EvalGroup:
+    """The labels of a run evaluated together on one engine per GPU (`infer.shared.evaluate_labels`).
+
+    Each label keeps its own cached eval stage: the first stage that is not cached evaluates every label
+    whose stage is not cached, in one call (its wall time is the group's), and each stage then takes its
+    label's files from the group's output."""
+
+    def __init__(self, experiment: Experiment, labels: dict[str, Path | None]):
+        self.experiment = experiment
+        self.pending = {label: adapter for label, adapter in labels.items()
+                        if not experiment._cached(experiment._eval_key(label, adapter))}
+        self.out = experiment.cache.root / f"eval-group-{stable_hash(sorted(self.pending), time.time())}"
+        self.summaries: dict[str, dict[str, Any]] | None = None
+
+    def result(self, label: str, entry: Path) -> dict[str, Any]:
+        import shutil
+
+        from tradeoff_ray.infer.shared import evaluate_labels
+
+        exp = self.experiment
+        if self.summaries is None:
+            _log(f"      one engine per GPU for {len(self.pending)} label(s): {', '.join(self.pending)}")
+            self.summaries = evaluate_labels(exp.cfg, labels=self.pending, out_dir=self.out, data=exp.data,
+                                             tasks=exp.tasks, items=exp.items)
+        shutil.copytree(self.out / "evals" / label, entry / "evals" / label, dirs_exist_ok=True)
+        if all((exp.cache.path(exp._eval_key(lb, a)) / "evals" / lb).exists() for lb, a in self.pending.items()):
+            shutil.rmtree(self.out, ignore_errors=True)
+        return {"summary": self.summaries[label], "shared_with": list(self.pending)}

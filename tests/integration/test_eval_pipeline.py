@@ -8,10 +8,12 @@ import time
 
 import pytest
 
-from tests.unit.infer.helpers import make_lora_adapter, tiny_config, tiny_mmlu, tiny_spider
-from tradeoff_ray.infer.pipeline import GOLD, evaluate, plan_serving, run_sql_dataset
-from tradeoff_ray.infer.tasks import sql_rows
-from tradeoff_ray.records import read_jsonl
+from tests.unit.infer.helpers import make_lora_adapter, task_rows, tiny_config, tiny_data, tiny_mmlu, tiny_spider
+from tradeoff_ray.infer.pipeline import evaluate, run_dataset
+from tradeoff_ray.infer.plan import PRESET, ServePlan
+from tradeoff_ray.infer.stages import EngineSpec
+from tradeoff_ray.records import GOLD, read_jsonl
+from tradeoff_ray.tasks import get_task
 
 pytestmark = pytest.mark.integration
 
@@ -20,6 +22,14 @@ ENDLESS = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELEC
 
 def _flat(records) -> list[float]:
     return [x for r in records for x in r["logprobs"]]
+
+
+def _shots(path, k):
+    return [r for r in read_jsonl(path) if r["shots"] == k]
+
+
+def _spider(summary):
+    return summary["tasks"]["spider"]["measures"]["spider"]
 
 
 @pytest.fixture(scope="module")
@@ -32,51 +42,54 @@ def bench(tmp_path_factory, tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def baseline(local_ray, bench):
-    summary = evaluate(bench["cfg"], label="baseline", out_dir=bench["root"] / "run", spider=bench["spider"],
-                       mmlu=bench["mmlu"])
+    summary = evaluate(bench["cfg"], label="baseline", out_dir=bench["root"] / "run",
+                       data=tiny_data(bench["spider"], bench["mmlu"]))
     return summary, bench["root"] / "run" / "evals" / "baseline"
 
 
 def test_ray_pipeline_equals_the_plain_stages(baseline, bench, tmp_path):
     summary, target = baseline
-    sql = list(read_jsonl(target / "sql.jsonl"))
-    assert len(sql) == len(bench["spider"].dev) and summary["sql"]["scored"] == 6
-    assert not list(target.glob("*.partial.jsonl"))  # streamed partial results are removed once complete
-    local = evaluate(bench["cfg"], label="baseline", out_dir=tmp_path, spider=bench["spider"], mmlu=bench["mmlu"],
+    sql = list(read_jsonl(target / "spider.jsonl"))
+    assert len(sql) == len(bench["spider"].dev) and _spider(summary)["n"] == 6
+    assert not list(target.glob("*partial*"))  # streamed partial results are removed once complete
+    local = evaluate(bench["cfg"], label="baseline", out_dir=tmp_path, data=tiny_data(bench["spider"], bench["mmlu"]),
                      use_ray=False)
-    local_sql = list(read_jsonl(tmp_path / "evals" / "baseline" / "sql.jsonl"))
+    local_sql = list(read_jsonl(tmp_path / "evals" / "baseline" / "spider.jsonl"))
     keys = ("example_id", "prompt_hash", "raw_generation", "pred_sql", "ex", "error", "hardness")
     assert [{k: r[k] for k in keys} for r in sql] == [{k: r[k] for k in keys} for r in local_sql]
-    for shots in ("0", "1"):
-        ray_mm = list(read_jsonl(target / f"mmlu_{shots}shot.jsonl"))
-        local_mm = list(read_jsonl(tmp_path / "evals" / "baseline" / f"mmlu_{shots}shot.jsonl"))
+    for shots in (0, 1):
+        ray_mm = _shots(target / "mmlu.jsonl", shots)
+        local_mm = _shots(tmp_path / "evals" / "baseline" / "mmlu.jsonl", shots)
         assert [r["pred"] for r in ray_mm] == [r["pred"] for r in local_mm]
         assert _flat(ray_mm) == pytest.approx(_flat(local_mm), abs=1e-4)
-    assert summary["mmlu"]["1"]["n"] == local["mmlu"]["1"]["n"] == 4
+    one = [s["tasks"]["mmlu"]["measures"]["mmlu_1shot"]["n"] for s in (summary, local)]
+    assert one == [4, 4]
 
 
 def test_pipeline_serves_the_adapter_not_the_base(baseline, bench):
     """The guard against a serving stack that silently runs the base model instead of the adapter."""
     _, base_dir = baseline
     summary = evaluate(bench["cfg"], label="lora", out_dir=bench["root"] / "run", adapter_dir=bench["adapter"],
-                       spider=bench["spider"], mmlu=bench["mmlu"])
+                       data=tiny_data(bench["spider"], bench["mmlu"]))
     assert summary["merged"] and summary["adapter_hash"]
-    base = {r["example_id"]: r["raw_generation"] for r in read_jsonl(base_dir / "sql.jsonl")}
-    lora = {r["example_id"]: r["raw_generation"] for r in read_jsonl(base_dir.parent / "lora" / "sql.jsonl")}
+    base = {r["example_id"]: r["raw_generation"] for r in read_jsonl(base_dir / "spider.jsonl")}
+    lora = {r["example_id"]: r["raw_generation"] for r in read_jsonl(base_dir.parent / "lora" / "spider.jsonl")}
     scored = [k for k in base if base[k]]
     assert scored and any(base[k] != lora[k] for k in scored)
-    base_lp = _flat(read_jsonl(base_dir / "mmlu_0shot.jsonl"))
-    lora_lp = _flat(read_jsonl(base_dir.parent / "lora" / "mmlu_0shot.jsonl"))
+    base_lp = _flat(_shots(base_dir / "mmlu.jsonl", 0))
+    lora_lp = _flat(_shots(base_dir.parent / "lora" / "mmlu.jsonl", 0))
     assert max(abs(a - b) for a, b in zip(base_lp, lora_lp)) > 1e-2
 
 
 def test_a_hanging_query_does_not_stall_the_dataset(local_ray, bench):
     cfg = bench["cfg"]
-    rows, _ = sql_rows(cfg, bench["spider"], None, label="t")
-    rows = [{**r, "pred": r["gold_sql"]} for r in rows]
-    rows[1]["pred"] = ENDLESS
+    rows = task_rows("spider", cfg, bench["spider"])
+    presets = {r["prompt"]: r["gold_sql"] for r in rows}
+    presets[rows[1]["prompt"]] = ENDLESS
+    plan = ServePlan(engine=PRESET, reason="test", model="none",
+                     spec=EngineSpec(kind=PRESET, model_path="", presets=presets))
     t0 = time.perf_counter()
-    done = run_sql_dataset(rows, cfg=cfg, plan=plan_serving(cfg, label=GOLD), preset_column="pred")
+    done = run_dataset(rows, cfg=cfg, plan=plan, tasks=[get_task("spider")])
     elapsed = time.perf_counter() - t0
     errors = {r["example_id"]: r["error"] for r in done}
     assert len(errors) == len(rows)
@@ -86,8 +99,10 @@ def test_a_hanging_query_does_not_stall_the_dataset(local_ray, bench):
 
 
 def test_gold_mode_on_ray(local_ray, bench):
-    summary = evaluate(bench["cfg"], label=GOLD, out_dir=bench["root"] / "run", spider=bench["spider"])
-    assert summary["sql"]["ex"]["accuracy"] == 1.0 and summary["sql"]["unscorable"] == {"missing_db": 1}
+    summary = evaluate(bench["cfg"], label=GOLD, out_dir=bench["root"] / "run",
+                       data=tiny_data(bench["spider"], bench["mmlu"]))
+    assert _spider(summary)["accuracy_pct"] == 100.0 and _spider(summary)["unscorable"] == {"missing_db": 1}
+    assert list(summary["tasks"]) == ["spider"]  # MMLU has no reference output to serve
 
 
 def _write_benchmark_dirs(root, spider, mmlu):
@@ -119,7 +134,7 @@ def test_eval_command_end_to_end(local_ray, bench, tmp_path, capsys):
     code = main(config=config, out=tmp_path / "run", overrides=[f"data.spider_dir={sp}", f"data.mmlu_dir={mm}"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "Spider EX (6 of 7 questions scored)" in out and "MMLU 1-shot" in out and "missing_db 1" in out
+    assert "spider: " in out and "scored of 7" in out and "mmlu_1shot" in out and "missing_db 1" in out
     target = tmp_path / "run" / "evals" / "baseline"
-    assert len(list(read_jsonl(target / "sql.jsonl"))) == 7
+    assert len(list(read_jsonl(target / "spider.jsonl"))) == 7
     assert (tmp_path / "run" / "config.yaml").exists()

@@ -42,9 +42,9 @@ def test_full_fine_tune_trains_every_weight_and_is_evaluated(run, tiny_model_dir
     n_params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model_dir).parameters())
     assert result["status"] == "trained" and result["trainable_params"] == n_params
     assert sorted(p.name for p in (run_dir / "train" / "full" / "checkpoints").iterdir()) == ["step-1", "step-2"]
-    assert (run_dir / "evals" / "full" / "sql.jsonl").is_file()
+    assert (run_dir / "evals" / "full" / "spider.jsonl").is_file()
     comp = metrics["comparisons"]["full"]
-    assert comp["sql"]["n_paired"] == metrics["labels"]["baseline"]["sql"]["n"]
+    assert comp["spider"]["n_paired"] == metrics["labels"]["baseline"]["spider"]["n"]
     differs = next(c for c in metrics["checks"]["items"] if c["name"] == "adapter_differs" and c["label"] == "full")
     assert differs["status"] in ("passed", "failed")  # it ran on the full model's outputs
 
@@ -56,5 +56,5 @@ def test_two_seeds_train_separately_and_report_their_mean(run):
         assert result["settings"]["seed"] == k and result["settings"]["seed_group"] == "pair"
     group = metrics["seeds"]["pair"]
     assert group["seeds"] == [0, 1] and group["labels"] == ["pair-seed0", "pair-seed1"]
-    assert group["sql"]["n_seeds"] == 2
+    assert group["measures"]["spider"]["n_seeds"] == 2
     assert "pair (mean of 2 seeds)" in (run_dir / "report.md").read_text()

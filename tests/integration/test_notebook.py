@@ -43,6 +43,6 @@ def test_notebook_runs_and_plots_the_pareto_front(trials: str | None, cwd: Path,
         rows = list(csv.DictReader(f))
     expected = {r["trial_id"] for r in rows if r["pareto"] == "True"}
     assert f"{len(rows)} trials, {len(rows)} with both objectives, {len(expected)} on the Pareto front" in text
-    assert "baseline: {'spider_ex'" in text, "the base model is found next to the trials"
+    assert "baseline: {'spider'" in text, "the base model is found next to the trials"
     last_table = outputs[-1]["data"]["text/plain"]  # the Pareto-optimal trials, one per row
     assert set(re.findall(r"\bt\d{3}\b", last_table)) == expected

@@ -45,8 +45,7 @@ def _run_dir(out: Path) -> Path:
 
 def _headline(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"labels": {k: {"sql": v["sql"]["correct"], "mmlu": {s: b["correct"] for s, b in v["mmlu"].items()}}
-                       for k, v in metrics["labels"].items()},
+    return {"labels": {k: {key: b["correct"] for key, b in v.items()} for k, v in metrics["labels"].items()},
             "comparisons": metrics["comparisons"]}
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.unit.infer.helpers import tiny_data
 from tests.unit.train.tiny_spider import make_tiny_spider
 from tradeoff_ray.config import ExperimentConfig
 
@@ -31,15 +32,15 @@ def test_grid_sweep_writes_both_objectives_and_the_pareto_front(local_ray, tiny_
     mmlu = load_mmlu(cfg.data)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    csv = run_tune(cfg, run_dir=run_dir, spider=spider, mmlu=mmlu)
+    csv = run_tune(cfg, run_dir=run_dir, data=tiny_data(spider, mmlu))
 
     table = pd.read_csv(csv)
     assert len(table) == 4
     assert set(zip(table["r"], table["learning_rate"])) == {(4, 1e-3), (4, 1e-2), (8, 1e-3), (8, 1e-2)}
     assert (table["status"] == "complete").all()
-    for col in ("spider_ex", "mmlu_acc", "eval_loss"):
+    for col in ("spider", "mmlu_0shot", "eval_loss"):
         assert table[col].notna().all() and table[col].between(0, 100).all()
-    assert table["spider_ex"].between(0, 1).all() and table["mmlu_acc"].between(0, 1).all()
+    assert table["spider"].between(0, 1).all() and table["mmlu_0shot"].between(0, 1).all()
     assert table["pareto"].dtype == bool and table["pareto"].any()
     for adapter in table["adapter_dir"]:
         assert (Path(adapter) / "adapter_model.safetensors").is_file()
