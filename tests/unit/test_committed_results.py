@@ -33,48 +33,57 @@ def test_there_is_a_committed_result_and_the_readme_links_it() -> None:
         assert f"results/{run.name}/report.md" in readme, f"README does not link results/{run.name}/report.md"
 
 
+def _outcomes(run: Path, label: str, measure: dict) -> dict[str, int]:
+    """example_id -> 0/1 of one measure, read straight from the committed per-example file."""
+    rows = _rows(run / "evals" / label / f"{measure['task']}.jsonl")
+    key = measure["key"]
+    if measure["task"] == "spider":
+        return {r["example_id"]: r["ex"] for r in rows if r["ex"] is not None}
+    if measure["task"] == "mmlu":
+        shots = int(key.removeprefix("mmlu_").removesuffix("shot"))
+        return {r["example_id"]: r["correct"] for r in rows if r["shots"] == shots}
+    if measure["task"] == "gsm8k":
+        return {r["example_id"]: r[f"correct_{key.removeprefix('gsm8k_')}"] for r in rows}
+    raise AssertionError(f"no recount for task {measure['task']!r}: add one here")
+
+
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_metrics_follow_from_the_per_example_predictions(run: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["schema_version"] == 1
+    assert metrics["schema_version"] == 2
     info = metrics["run"]
     expected = "checks_failed" if KNOWN_FAILURES.get(run.name) else "ok"
     assert info["status"] == expected and info["baseline"] in metrics["labels"]
+    assert info["target"] == "spider" and info["measures"][0]["key"] == "spider"
     labels = [info["baseline"], *info["variants"]]
     per_label: dict[str, dict] = {}
     for label in labels:
-        summary = metrics["labels"][label]
-        sql = [r for r in _rows(run / "evals" / label / "sql.jsonl") if r["ex"] is not None]
-        assert summary["sql"]["n"] == len(sql) == info["data"]["spider"]["n_scored"]
-        assert summary["sql"]["correct"] == sum(r["ex"] for r in sql)
-        assert _close(summary["sql"]["accuracy_pct"], 100 * summary["sql"]["correct"] / summary["sql"]["n"])
-        lo, hi = summary["sql"]["ci_low_pct"], summary["sql"]["ci_high_pct"]
-        assert lo <= summary["sql"]["accuracy_pct"] <= hi
-        by_h = summary["sql"]["by_hardness"]
-        assert sum(b["n"] for b in by_h.values()) == summary["sql"]["n"]
-        assert sum(b["correct"] for b in by_h.values()) == summary["sql"]["correct"]
-        per_label[label] = {"sql": {r["example_id"]: r["ex"] for r in sql}, "mmlu": {}}
-        for shots, block in summary["mmlu"].items():
-            mmlu = _rows(run / "evals" / label / f"mmlu_{shots}shot.jsonl")
-            assert block["n"] == len(mmlu) and block["correct"] == sum(r["correct"] for r in mmlu)
+        per_label[label] = {}
+        for measure in info["measures"]:
+            block = metrics["labels"][label][measure["key"]]
+            got = _outcomes(run, label, measure)
+            assert block["n"] == len(got) and block["correct"] == sum(got.values())
             assert _close(block["accuracy_pct"], 100 * block["correct"] / block["n"])
-            assert sum(c["n"] for c in block["by_category"].values()) == block["n"]
-            per_label[label]["mmlu"][shots] = {r["example_id"]: r["correct"] for r in mmlu}
+            assert block["ci_low_pct"] <= block["accuracy_pct"] <= block["ci_high_pct"]
+            if "by_group" in block:
+                assert sum(b["n"] for b in block["by_group"].values()) == block["n"]
+                assert sum(b["correct"] for b in block["by_group"].values()) == block["correct"]
+            per_label[label][measure["key"]] = got
+        spider = metrics["labels"][label]["spider"]
+        assert spider["n"] == info["data"]["spider"]["n_scored"]
 
-    base = metrics["labels"][info["baseline"]]
+    base = info["baseline"]
     for variant in info["variants"]:
-        comp, summary = metrics["comparisons"][variant], metrics["labels"][variant]
-        blocks = [(comp["sql"], base["sql"], summary["sql"], per_label[info["baseline"]]["sql"],
-                   per_label[variant]["sql"])]
-        blocks += [(comp["mmlu"][k], base["mmlu"][k], summary["mmlu"][k], per_label[info["baseline"]]["mmlu"][k],
-                    per_label[variant]["mmlu"][k]) for k in comp["mmlu"]]
-        for c, b, v, b_rows, v_rows in blocks:
+        for measure in info["measures"]:
+            key = measure["key"]
+            c, b, v = metrics["comparisons"][variant][key], metrics["labels"][base][key], metrics["labels"][variant][key]
+            b_rows, v_rows = per_label[base][key], per_label[variant][key]
             assert _close(c["baseline_pct"], b["accuracy_pct"]) and _close(c["variant_pct"], v["accuracy_pct"])
             assert _close(c["delta_pp"], v["accuracy_pct"] - b["accuracy_pct"])
             if b["accuracy_pct"]:
                 assert _close(c["delta_rel_pct"], 100 * c["delta_pp"] / b["accuracy_pct"])
             assert c["ci_low_pp"] <= c["paired_delta_pp"] <= c["ci_high_pp"]
-            assert 0.0 <= c["p_value"] <= 1.0
+            assert 0.0 <= c["p_value"] <= c["p_holm"] <= 1.0
             shared = sorted(set(b_rows) & set(v_rows))
             assert c["n_paired"] == len(shared)
             assert c["baseline_only_right"] == sum(b_rows[i] and not v_rows[i] for i in shared)
@@ -95,9 +104,11 @@ def test_report_shows_the_metrics_and_the_checks_passed(run: Path) -> None:
     assert {c["name"] for c in checks["items"]} >= {"gold_vs_gold", "mmlu_vs_chance", "adapter_differs",
                                                     "mmlu_letter_bias"}
     for variant in metrics["run"]["variants"]:
-        comp = metrics["comparisons"][variant]["sql"]
-        assert f"{comp['delta_pp']:+.1f} [{comp['ci_low_pp']:+.1f}, {comp['ci_high_pp']:+.1f}]" in report
-    for png in ("tradeoff.png", "ex_by_hardness.png", "mmlu_by_category.png"):
+        for measure in metrics["run"]["measures"]:
+            comp = metrics["comparisons"][variant][measure["key"]]
+            assert f"{comp['delta_pp']:+.1f} [{comp['ci_low_pp']:+.1f}, {comp['ci_high_pp']:+.1f}]" in report
+    pngs = ["tradeoff.png"] + [f"by_group_{m['key']}.png" for m in metrics["run"]["measures"] if m["group_by"]]
+    for png in pngs:
         assert (run / "plots" / png).stat().st_size > 1000
 
 
