@@ -29,10 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tradeoff_ray.analyze.stats import wilson_interval
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.records import write_jsonl
-from tradeoff_ray.score.hardness import LEVELS
 from tradeoff_ray.score.sql_batch import SqlTask, make_task, resolve_workers, score_tasks
 
 
@@ -146,21 +144,16 @@ def _interrupted(records: list[dict], results: dict[int, dict], out: Path, conso
 
 
 def summarize(scored: list[dict]) -> dict[str, Any]:
-    """EX per hardness level and overall, error counts and not-scorable reasons of scored records."""
-    levels: dict[str, list[int]] = {}
-    for r in scored:
-        if r.get("ex") is None:
-            continue
-        cell = levels.setdefault(r.get("hardness") or "unknown", [0, 0])
-        cell[0] += int(r["ex"])
-        cell[1] += 1
-    total = [sum(c for c, _ in levels.values()), sum(n for _, n in levels.values())]
-    return {
-        "levels": levels,
-        "all": total,
-        "errors": Counter(r.get("error") for r in scored),
-        "not_scorable": Counter(r.get("error") for r in scored if r.get("ex") is None),
-    }
+    """The spider task's summary of scored records (EX overall and by hardness, error classes, unscorable
+    reasons): the same function `tradeoff-ray eval` and the report use."""
+    from types import SimpleNamespace
+
+    from tradeoff_ray.tasks import get_task
+    from tradeoff_ray.tasks.base import task_summary
+
+    records = [SimpleNamespace(example_id=str(i), ex=r.get("ex"), hardness=r.get("hardness") or "unknown",
+                               error=r.get("error")) for i, r in enumerate(scored)]
+    return task_summary(get_task("spider"), records)["spider"]
 
 
 def print_summary(scored: list[dict], console: Console) -> None:
@@ -168,21 +161,24 @@ def print_summary(scored: list[dict], console: Console) -> None:
     table = Table(title="Spider execution accuracy")
     for col in ("hardness", "scored", "EX", "95% CI"):
         table.add_column(col, justify="right" if col != "hardness" else "left")
-    order = [lvl for lvl in (*LEVELS, "unknown") if lvl in s["levels"]]
-    for name, (correct, n) in [(lvl, s["levels"][lvl]) for lvl in order] + [("all", s["all"])]:
-        ci = wilson_interval(correct, n)
-        table.add_row(name, str(n), f"{ci.estimate:.3f}" if n else "-",
-                      f"{ci.low:.3f}-{ci.high:.3f}" if n else "-", end_section=name == order[-1] if order else False)
+    cells = [*s["by_group"].items(), ("all", s)]
+    for name, cell in cells:
+        n = cell["n"]
+        table.add_row(name, str(n), f"{cell['accuracy_pct'] / 100:.3f}" if n else "-",
+                      f"{cell['ci_low_pct'] / 100:.3f}-{cell['ci_high_pct'] / 100:.3f}" if n else "-",
+                      end_section=name == cells[-2][0] if len(cells) > 1 else False)
     console.print(table)
     errors = Table(title="outcomes")
     errors.add_column("class")
     errors.add_column("records", justify="right")
-    for name, count in s["errors"].most_common():
+    outcomes = Counter(r.get("error") for r in scored)
+    for name, count in outcomes.most_common():
         errors.add_row(str(name), str(count))
     console.print(errors)
-    if s["not_scorable"]:
-        reasons = ", ".join(f"{k}: {v}" for k, v in s["not_scorable"].most_common())
-        console.print(f"[yellow]{sum(s['not_scorable'].values())} of {len(scored)} records not scorable "
+    if s["n_unscorable"]:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(Counter(r.get("error") for r in scored
+                                                                   if r.get("ex") is None).items()))
+        console.print(f"[yellow]{s['n_unscorable']} of {len(scored)} records not scorable "
                       f"({reasons})[/yellow]")
     else:
         console.print(f"all {len(scored)} records scorable")

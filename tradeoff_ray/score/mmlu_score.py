@@ -1,28 +1,20 @@
-"""MMLU scoring core: the predicted letter (log-likelihood or generated text) and accuracy tables.
+"""MMLU scoring core: the predicted letter, from log-likelihoods or from generated text.
 
 Log-likelihood mode (default, as lm-evaluation-harness): the prediction is the option whose
 continuation (" A" .. " D") has the highest log-probability. Generative mode reads the letter
 from text and returns None (`no_answer`) rather than defaulting to a letter; a source study's
 regex read "Answer: C" as "A" (the capital A of "Answer") and put its baseline below chance.
 
-Accuracy is reported per subject, per category, macro (mean of the category accuracies, the
-project's balanced view) and micro (over all questions), with 95% Wilson intervals. A category
-whose whole interval lies below chance (upper bound < 25%) is flagged: a four-option model that
-does worse than guessing usually means the answers were read wrongly, not that it knows less.
+Accuracy tables come from the task's summary (`tasks.mmlu`, `tasks.base.measure_summary`), like every
+other benchmark's.
 """
 from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from dataclasses import is_dataclass
-from typing import Any, Iterable, Sequence
+from typing import Sequence
 
-from tradeoff_ray.analyze.stats import wilson_interval
 from tradeoff_ray.data.types import LETTERS
-
-CHANCE = 0.25
-NO_ANSWER_WARN_FRACTION = 0.2  # warn when more than this share of answers could not be read
 
 _END = re.compile(r"<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|</s>|<end_of_turn>|<\|im_start\|>")
 _SPECIAL = re.compile(r"<\|[^|<>\s]{1,40}\|>")
@@ -111,56 +103,3 @@ def extract_letter(text: str | None, choices: Sequence[str]) -> str | None:
 def _norm(text: str) -> str:
     return _PUNCT.sub(" ", text.lower()).strip()
 
-
-_FIELDS = ("label", "shots", "category", "subject", "correct", "pred")
-
-
-def _record_dict(record: Any) -> dict:
-    if is_dataclass(record):
-        return {k: getattr(record, k, None) for k in _FIELDS}
-    return record
-
-
-def _cell(correct: int, n: int) -> dict[str, float | int]:
-    ci = wilson_interval(correct, n)
-    return {"n": n, "correct": correct, "accuracy": ci.estimate, "low": ci.low, "high": ci.high}
-
-
-def mmlu_accuracy(records: Iterable[Any]) -> dict[str, Any]:
-    """Accuracy tables of MmluResult records (dataclasses or dicts) of one label and shot count.
-
-    Returns {n, correct, micro: {...}, macro, per_category: {cat: {...}}, per_subject: {...},
-    no_answer, warnings}; each {...} cell holds n, correct, accuracy and the Wilson 95% low/high.
-    """
-    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    by_subject: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    shots, labels = set(), set()
-    no_answer = 0
-    for raw in records:
-        r = _record_dict(raw)
-        shots.add(r.get("shots"))
-        labels.add(r.get("label"))
-        ok = int(bool(r["correct"]))
-        for table, key in ((by_cat, r["category"]), (by_subject, r["subject"])):
-            table[key][0] += ok
-            table[key][1] += 1
-        no_answer += r.get("pred") is None
-    if len(shots) > 1 or len(labels) > 1:
-        raise ValueError(f"records mix labels {sorted(map(str, labels))} / shots {sorted(map(str, shots))}: "
-                         "aggregate each (label, shots) separately")
-    correct = sum(c for c, _ in by_cat.values())
-    n = sum(m for _, m in by_cat.values())
-    per_category = {cat: _cell(c, m) for cat, (c, m) in sorted(by_cat.items())}
-    per_subject = {s: _cell(c, m) for s, (c, m) in sorted(by_subject.items())}
-    macro = (sum(cell["accuracy"] for cell in per_category.values()) / len(per_category)
-             if per_category else float("nan"))
-    warnings = []
-    for cat, cell in per_category.items():
-        if cell["high"] < CHANCE:
-            warnings.append(
-                f"category {cat!r}: accuracy {cell['accuracy']:.1%} (95% CI {cell['low']:.1%}-{cell['high']:.1%}, "
-                f"n={cell['n']}) is below chance ({CHANCE:.0%}); check answer extraction and prompt format")
-    if n and no_answer / n > NO_ANSWER_WARN_FRACTION:
-        warnings.append(f"{no_answer} of {n} answers ({no_answer / n:.0%}) had no readable letter (no_answer)")
-    return {"n": n, "correct": correct, "micro": _cell(correct, n), "macro": macro, "per_category": per_category,
-            "per_subject": per_subject, "no_answer": no_answer, "warnings": warnings}

@@ -5,8 +5,7 @@ import math
 
 import pytest
 
-from tradeoff_ray.records import MmluResult
-from tradeoff_ray.score.mmlu_score import choose_letter, extract_letter, mmlu_accuracy
+from tradeoff_ray.score.mmlu_score import choose_letter, extract_letter
 
 CHOICES = ["Paris", "London", "Rome", "Berlin"]
 
@@ -38,41 +37,6 @@ def test_extract_letter(text, letter):
 ])
 def test_extract_letter_never_guesses(text):
     assert extract_letter(text, CHOICES) is None
-
-
-def _rec(category, subject, correct, pred="A"):
-    return MmluResult(label="baseline", example_id=f"{subject}-x", subject=subject, category=category, shots=0,
-                      answer="A", pred=pred, correct=correct, prompt_hash="h")
-
-
-def test_mmlu_accuracy_tables():
-    records = ([_rec("STEM", "physics", 1)] * 3 + [_rec("STEM", "math", 0)] +
-               [_rec("humanities", "law", 1)] + [_rec("humanities", "law", 0, pred=None)] * 3)
-    acc = mmlu_accuracy(records)
-    assert (acc["n"], acc["correct"], acc["no_answer"]) == (8, 4, 3)
-    assert acc["micro"]["accuracy"] == pytest.approx(0.5)
-    assert acc["per_category"]["STEM"]["accuracy"] == pytest.approx(0.75)
-    assert acc["per_category"]["humanities"]["accuracy"] == pytest.approx(0.25)
-    assert acc["macro"] == pytest.approx(0.5)
-    assert acc["per_subject"]["math"]["n"] == 1
-    low, high = acc["micro"]["low"], acc["micro"]["high"]
-    assert 0 < low < 0.5 < high < 1
-    assert any("no readable letter" in w for w in acc["warnings"])
-    assert mmlu_accuracy([r.__dict__ for r in records])["micro"] == acc["micro"]  # dicts work too
-
-
-def test_below_chance_category_warns():
-    records = [_rec("STEM", "physics", int(i < 10)) for i in range(100)]  # 10% with n=100: CI high < 25%
-    records += [_rec("other", "nutrition", int(i < 20)) for i in range(100)]  # 20%: CI includes 25%
-    warnings = mmlu_accuracy(records)["warnings"]
-    assert len(warnings) == 1 and "'STEM'" in warnings[0] and "below chance" in warnings[0]
-
-
-def test_mixed_shots_are_refused():
-    a = _rec("STEM", "physics", 1)
-    b = MmluResult(**{**a.__dict__, "shots": 5})
-    with pytest.raises(ValueError, match="shots"):
-        mmlu_accuracy([a, b])
 
 
 def test_cloze_choice_is_normalised_by_continuation_length():

@@ -102,3 +102,42 @@ def test_configured_tasks_defaults_and_errors(tiny_cfg):
     tiny_cfg.data.gsm8k_dir = None
     with pytest.raises(UserError, match="data.gsm8k_dir is not set"):
         get_task("gsm8k").load(tiny_cfg)
+
+
+def test_mmlu_summary_micro_macro_categories_letters_and_unread_answers():
+    from tradeoff_ray.records import MmluResult
+    from tradeoff_ray.tasks.base import task_summary
+
+    def rec(category, subject, correct, pred="A", shots=0):
+        return MmluResult(label="baseline", example_id=f"{subject}-{correct}-{pred}", subject=subject,
+                          category=category, shots=shots, answer="A", pred=pred, correct=correct, prompt_hash="h")
+
+    records = ([rec("STEM", "physics", 1)] * 3 + [rec("STEM", "math", 0, "B")]
+               + [rec("humanities", "law", 1)] + [rec("humanities", "law", 0, pred=None)] * 3
+               + [rec("STEM", "physics", 1, shots=5)])
+    s = task_summary(get_task("mmlu"), records)
+    assert list(s) == ["mmlu_0shot", "mmlu_5shot"] and s["mmlu_5shot"]["n"] == 1
+    zero = s["mmlu_0shot"]
+    assert (zero["n"], zero["correct"], zero["no_answer"], zero["n_subjects"]) == (8, 4, 3, 3)
+    assert zero["accuracy_pct"] == pytest.approx(50.0) and zero["ci_low_pct"] < 50.0 < zero["ci_high_pct"]
+    assert zero["by_group"]["STEM"]["accuracy_pct"] == pytest.approx(75.0)
+    assert zero["by_group"]["humanities"]["accuracy_pct"] == pytest.approx(25.0)
+    assert list(zero["by_group"]) == ["STEM", "humanities"]  # the categories' fixed order
+    assert zero["macro_accuracy_pct"] == pytest.approx(50.0)
+    assert zero["pred_letters"] == {"A": 4, "B": 1, "C": 0, "D": 0, "none": 3}
+
+
+def test_gsm8k_summary_reports_both_readings():
+    from tradeoff_ray.records import Gsm8kResult
+    from tradeoff_ray.tasks.base import task_summary
+
+    rows = [{"example_id": f"t{i}", "prompt_hash": "h", "question": "q", "target": "1200", "solution": "s",
+             "raw_generation": text, "gen_s": 0.1, "n_new_tokens": 9}
+            for i, text in enumerate(["so $1,200.00 in all\n#### 1,200", "The answer is 1200 dollars, not 12",
+                                      "It costs 1200.", "no idea"])]
+    task = get_task("gsm8k")
+    records = [task.record(r, "b") for r in task.score_rows(None, rows)]
+    assert all(isinstance(r, Gsm8kResult) for r in records)
+    s = task_summary(task, records)
+    assert (s["gsm8k_strict"]["correct"], s["gsm8k_strict"]["no_answer"]) == (2, 2)
+    assert (s["gsm8k_flexible"]["correct"], s["gsm8k_flexible"]["no_answer"]) == (2, 1)  # '12' is last in row 2
