@@ -111,6 +111,15 @@ def main(config: Path | None = None, spider_dir: str | None = None, mmlu_dir: st
                 "seed": cfg.data.seed, "is_demo": mmlu.is_demo}
         path = write_manifest(manifest, questions, meta=meta)
         console.print(f"wrote the subset's manifest ({_n(len(questions))} questions) to {path}")
+    if cfg.data.gsm8k_dir:
+        from tradeoff_ray.data.gsm8k import load_gsm8k, select_problems
+
+        gsm8k = load_gsm8k(cfg.data.gsm8k_dir)
+        chosen = select_problems(gsm8k, limit=cfg.data.gsm8k_limit, seed=cfg.data.seed)
+        console.print(f"\nmath word problems (GSM8K) source: {gsm8k.source}: "
+                      + ", ".join(f"{split} {_n(len(p))}" for split, p in gsm8k.splits.items())
+                      + f"; scored: {_n(len(chosen))} test problems"
+                      + (f" (seeded sample, data.gsm8k_limit={cfg.data.gsm8k_limit})" if cfg.data.gsm8k_limit else ""))
     if spider.is_demo or mmlu.is_demo:
         console.print("[bold yellow]Demo data in use.[/] Point data.spider_dir / data.mmlu_dir (or --spider-dir / "
                       "--mmlu-dir) at real Spider and MMLU copies for real numbers.")

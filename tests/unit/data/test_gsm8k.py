@@ -61,3 +61,15 @@ def test_bad_files_are_named(tmp_path):
     (tmp_path / "test.jsonl").write_text('{"question": "q", "answer": "no final line"}\n')
     with pytest.raises(UserError, match=r"line 1.*####"):
         load_gsm8k_dir(tmp_path)
+
+
+def test_data_command_lists_gsm8k_when_its_dir_is_set(gsm_dir, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tradeoff_ray.cli import app
+
+    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["data", "--set", f"data.gsm8k_dir={gsm_dir}", "--set", "data.gsm8k_limit=4"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "test 10, train 2; scored: 4 test problems (seeded sample, data.gsm8k_limit=4)" in out
