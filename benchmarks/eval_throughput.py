@@ -331,6 +331,7 @@ def engine_limit(args) -> int:
     state.mkdir(parents=True, exist_ok=True)
     sets = [f"model.name={args.model}", f"model.cache_dir={state / 'cache'}", f"data.spider_dir={args.spider_dir}",
             f"data.mmlu_dir={args.mmlu_dir}", "data.mmlu_per_category=null", "eval.mmlu_shots=[0]",
+            "data.dev_limit=null", "eval.mmlu_mode=loglikelihood", "eval.vllm.enforce_eager=false",
             "eval.engine=vllm", f"eval.max_new_tokens={args.max_new_tokens}", "eval.cpus_per_scorer_actor=1",
             f"eval.vllm.gpu_memory_utilization={args.gpu_memory_utilization}", "eval.vllm.max_lora_rank=16"]
     if args.gsm8k_dir:

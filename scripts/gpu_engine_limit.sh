@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The engine-limit benchmark on a lent GPU machine (benchmarks/eval_throughput.py --engine-limit).
 #   bash scripts/gpu_engine_limit.sh pack GGUF [CARRY_DIR]  # here: make the parts (28 x <= 56 MiB)
-#   bash scripts/gpu_engine_limit.sh unpack                 # there: packages, Spider+MMLU, GGUF -> safetensors
+#   bash scripts/gpu_engine_limit.sh unpack                 # there: packages, Spider+MMLU+GSM8K, GGUF -> safetensors
 #   bash scripts/gpu_engine_limit.sh bench raw|pipeline|parity[,...]
 # `pack` installs the evaluation pins of scripts/gpu_constraints.txt for CPython 3.12 (pip --target,
 # no deps), gzips them (-1: xz of the 1.1 GB of packages takes most of an hour on 2 cores), tars them with
-# Spider, MMLU and the GGUF (python3 ../shared/tools/qwen_coder_gguf.py DIR) and splits the tar into
+# Spider, MMLU, GSM8K and the GGUF (python3 ../shared/tools/qwen_coder_gguf.py DIR) and splits the tar into
 # CARRY_DIR/parts/pNN (default .carry; the device tool carries the checkout it was started in, so point it
 # at that checkout's .carry). One call per part, `carry: [".carry/parts/pNN"]`, command
 # `mkdir -p /root/bundle && cp .carry/parts/pNN /root/bundle/` (~5 s each); then unpack, then bench.
@@ -26,7 +26,7 @@ case "${1:-}" in
     python3 -m pip install -q --no-deps --no-compile --only-binary=:all: --python-version 3.12 --implementation cp \
       --target "$work/site" "${plat[@]}" --platform manylinux2014_x86_64 --platform manylinux1_x86_64 "${pins[@]}"
     tar -C "$work/site" -cf - . | gzip -1 > "$work/site.tar.gz"
-    tar -C ../shared/data -cf "$work/data.tar" spider mmlu
+    tar -C ../shared/data -cf "$work/data.tar" spider mmlu gsm8k
     ln -s "$(realpath "$2")" "$work/model.gguf"
     mkdir -p "$dest/parts" && rm -f "$dest"/parts/p*
     tar -C "$work" -chf - site.tar.gz data.tar model.gguf | split -b 56M -d -a 2 - "$dest/parts/p"
@@ -45,7 +45,8 @@ convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
     echo "GGUF -> safetensors: $(( $(date +%s) - t0 )) s"; ls -la /root/qwen ;;
   bench)
     python3 benchmarks/eval_throughput.py --engine-limit --parts "$2" --model /root/qwen \
-      --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu --state-dir /root/elim \
+      --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu --gsm8k-dir /root/bundle/files/gsm8k \
+      --state-dir /root/elim \
       --json-out "$OUT/engine_limit.json" 2>&1 | grep --line-buffered -v "^\s*$\|it/s]\|Processed prompts" \
       | tee "$OUT/bench_$2.log" | grep -v "^INFO\|^(EngineCore\|^(bench" | tail -80 ;;
   *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS" >&2; exit 2 ;;
