@@ -46,7 +46,7 @@ convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
   bench)
     python3 benchmarks/eval_throughput.py --engine-limit --parts "$2" --model /root/qwen \
       --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu --gsm8k-dir /root/bundle/files/gsm8k \
-      --state-dir /root/elim \
+      --state-dir /root/elim ${ADAPTERS:+--adapters $ADAPTERS} \
       --json-out "$OUT/engine_limit.json" 2>&1 | grep --line-buffered -v "^\s*$\|it/s]\|Processed prompts" \
       | tee "$OUT/bench_$2.log" | grep -v "^INFO\|^(EngineCore\|^(bench" | tail -80 ;;
   *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS" >&2; exit 2 ;;

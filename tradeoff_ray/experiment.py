@@ -349,7 +349,7 @@ class Experiment:
         return found
 
     def _tune_stage(self) -> None:
-        from tradeoff_ray.train.tune import run_tune
+        from tradeoff_ray.sweep import run_tune
 
         key = stable_hash(self.data_key, self.model_key, self.cfg.tune.model_dump(mode="json"),
                           eval_settings(self.cfg))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_grid_sweep_writes_both_objectives_and_the_pareto_front(local_ray, tiny_model_dir, tmp_path):
     from tradeoff_ray.data.mmlu import load_mmlu
-    from tradeoff_ray.train.tune import run_tune
+    from tradeoff_ray.sweep import run_tune
 
     cfg = ExperimentConfig(
         name="tune-test",

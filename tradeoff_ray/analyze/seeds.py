@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from tradeoff_ray.analyze.load import RunData
-from tradeoff_ray.analyze.stats import bootstrap_mean_interval
+from tradeoff_ray.stats import bootstrap_mean_interval
 from tradeoff_ray.analyze.tradeoff import N_BOOT, measure_outcomes, pct
 from tradeoff_ray.records import BASELINE
 

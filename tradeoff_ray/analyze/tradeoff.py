@@ -17,7 +17,7 @@ import zlib
 from typing import Any, Iterable
 
 from tradeoff_ray.analyze.load import RunData, RunDirError
-from tradeoff_ray.analyze.stats import holm_adjust, mcnemar_exact, min_detectable_effect, paired_bootstrap_delta
+from tradeoff_ray.stats import holm_adjust, mcnemar_exact, min_detectable_effect, paired_bootstrap_delta
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.records import BASELINE
 from tradeoff_ray.tasks import Measure, Task

@@ -13,7 +13,7 @@ from tradeoff_ray.config import load_config
 def main(config: Path | None = None, out: Path | None = None, overrides: list[str] | None = None) -> int:
     from tradeoff_ray.ray_session import describe_target, ray_session
     from tradeoff_ray.rundir import new_run_dir
-    from tradeoff_ray.train.tune import check_tune_config, check_tune_hardware, run_tune
+    from tradeoff_ray.sweep import check_tune_config, check_tune_hardware, run_tune
 
     cfg = load_config(config, overrides)
     check_tune_config(cfg)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
-from tradeoff_ray.analyze.stats import wilson_interval  # moves to tradeoff_ray.stats (shared layer)
+from tradeoff_ray.stats import wilson_interval
 
 Row = dict[str, Any]
 GENERATE, CHOICE = "generate", "choice"

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tradeoff_ray.analyze.stats import holm_adjust, min_detectable_effect
+from tradeoff_ray.stats import holm_adjust, min_detectable_effect
 
 
 def test_mde_matches_the_textbook_case_and_shrinks_with_n():

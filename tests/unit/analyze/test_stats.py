@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tradeoff_ray.analyze.stats import mcnemar_exact, paired_bootstrap_delta, wilson_interval
+from tradeoff_ray.stats import mcnemar_exact, paired_bootstrap_delta, wilson_interval
 from tradeoff_ray.analyze.tradeoff import compare
 from tradeoff_ray.tasks import get_task
 from tradeoff_ray.tasks.base import measure_summary
@@ -79,7 +79,7 @@ def test_mcnemar_large_n_agrees_with_the_exact_sum():
 
 
 def test_bootstrap_of_continuous_values_brackets_the_mean():
-    from tradeoff_ray.analyze.stats import bootstrap_mean_interval
+    from tradeoff_ray.stats import bootstrap_mean_interval
 
     x = np.random.default_rng(0).normal(3.0, 1.0, size=400)
     iv = bootstrap_mean_interval(x, n_boot=500)

@@ -7,7 +7,7 @@ import pytest
 
 from tradeoff_ray.analyze.load import load_run
 from tradeoff_ray.analyze.metrics import compute_metrics, write_metrics
-from tradeoff_ray.analyze.stats import wilson_interval
+from tradeoff_ray.stats import wilson_interval
 from tradeoff_ray.analyze.tradeoff import pareto_front
 from tests.run_fixture import make_run_dir, mmlu_record, sql_record, write_run_dir
 

@@ -6,7 +6,7 @@ import pytest
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.train.tune import (
+from tradeoff_ray.sweep import (
     check_tune_config,
     format_trials,
     pareto_flags,
@@ -71,7 +71,7 @@ def test_asha_needs_a_validation_split():
 
 
 def test_trial_metrics_are_every_measure_as_a_fraction_and_objectives_one_per_task():
-    from tradeoff_ray.train.tune import objectives
+    from tradeoff_ray.sweep import objectives
 
     summary = {"tasks": {"spider": {"measures": {"spider": {"accuracy_pct": 30.0}}},
                          "mmlu": {"measures": {"mmlu_0shot": {"accuracy_pct": 41.0}, "mmlu_5shot": {"accuracy_pct": None}}}}}
@@ -109,7 +109,7 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
     from ray.exceptions import RayTaskError
 
     import tradeoff_ray.train.ray_train as ray_train
-    from tradeoff_ray.train import tune as tune_mod
+    from tradeoff_ray import sweep as tune_mod
     from tradeoff_ray.train.health import TrainingDiverged
 
     reported = []
