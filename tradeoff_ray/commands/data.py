@@ -112,12 +112,13 @@ def main(config: Path | None = None, spider_dir: str | None = None, mmlu_dir: st
         path = write_manifest(manifest, questions, meta=meta)
         console.print(f"wrote the subset's manifest ({_n(len(questions))} questions) to {path}")
     if cfg.data.gsm8k_dir:
-        from tradeoff_ray.data.gsm8k import load_gsm8k, select_problems
+        from tradeoff_ray.tasks import get_task
 
-        gsm8k = load_gsm8k(cfg.data.gsm8k_dir)
-        chosen = select_problems(gsm8k, limit=cfg.data.gsm8k_limit, seed=cfg.data.seed)
+        task = get_task("gsm8k")  # its loader and its selection: what evaluation scores
+        gsm8k = task.load(cfg)
+        chosen = task.select(cfg, gsm8k)
         console.print(f"\nmath word problems (GSM8K) source: {gsm8k.source}: "
-                      + ", ".join(f"{split} {_n(len(p))}" for split, p in gsm8k.splits.items())
+                      + ", ".join(f"{split} {_n(len(p))}" for split, p in gsm8k.data.splits.items())
                       + f"; scored: {_n(len(chosen))} test problems"
                       + (f" (seeded sample, data.gsm8k_limit={cfg.data.gsm8k_limit})" if cfg.data.gsm8k_limit else ""))
     if spider.is_demo or mmlu.is_demo:
