@@ -45,6 +45,8 @@ from pathlib import Path
 
 from tradeoff_ray.config import BUNDLED_MODEL, load_config
 
+ADAPTER_WAIT_S = 600  # --engine-limit: how long a part without raw waits for raw's adapters
+
 
 def machine() -> dict:
     import torch
@@ -124,7 +126,7 @@ def random_adapters(model_path: str, dest: Path, *, n: int, r: int = 16, seed: i
     from transformers import AutoModelForCausalLM
 
     out = [dest / f"lora-{i + 1}" for i in range(n)]
-    if all((p / "adapter_model.safetensors").exists() for p in out):
+    if (dest / "complete").exists():
         return out
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16).to(device)
@@ -141,6 +143,7 @@ def random_adapters(model_path: str, dest: Path, *, n: int, r: int = 16, seed: i
     del model
     if device == "cuda":
         torch.cuda.empty_cache()
+    (dest / "complete").write_text(str(n))
     return out
 
 
@@ -183,8 +186,11 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
                             lora_request=[loras.get(r["label"]) for r in subset], use_tqdm=False)
         return time.perf_counter() - t, outs
 
+    print(f"[raw] engine start {start:.1f}s; one label ...", flush=True)
     one_s, _ = run([r for r in rows if r["label"] == "base"])
+    print(f"[raw] one label {one_s:.1f}s; all {len(loras) + 1} labels ...", flush=True)
     all_s, outs = run(rows)
+    print(f"[raw] all labels {all_s:.1f}s", flush=True)
     per_row, missing_letters = {}, 0
     for r, o in zip(rows, outs):
         key = f"{r['label']}|{r['task']}|{r['example_id']}"
@@ -274,7 +280,6 @@ def run_part(part: str, args, cfg, sets, labels, adapters, data, model, results:
     from tradeoff_ray.infer.pipeline import label_rows
     from tradeoff_ray.infer.serving import serve_order
     from tradeoff_ray.infer.shared import evaluate_labels
-    from tradeoff_ray.records import read_jsonl
     from tradeoff_ray.tasks import configured_tasks
 
     print(f"=== {part}", flush=True)
@@ -294,29 +299,11 @@ def run_part(part: str, args, cfg, sets, labels, adapters, data, model, results:
         (state / "raw_rows.json").write_text(json.dumps(per_row))
     elif part == "pipeline":
         results["pipeline"] = pipeline_run(cfg, labels, data, state / "pipeline")
-        raw_path = state / "raw_rows.json"
-        raw_rows = json.loads(raw_path.read_text()) if raw_path.exists() else {}
-        if raw_rows:  # the pipeline's SQL texts and MMLU letters against raw vLLM's, same engine settings
-            same = {t: [0, 0] for t in data}
-            for label in labels:
-                for task in data:
-                    for r in read_jsonl(state / "pipeline" / "all" / "evals" / label / f"{task}.jsonl"):
-                        got = raw_rows.get(f"{label}|{task}|{r['example_id']}")
-                        if task == "mmlu":
-                            if r["shots"] == 0 and got and None not in got:
-                                same[task][0] += 1
-                                same[task][1] += "ABCD"[max(range(4), key=lambda k: got[k])] == r["pred"]
-                        elif got is not None:
-                            same[task][0] += 1
-                            same[task][1] += got == r["raw_generation"]
-            results["pipeline_vs_raw"] = {t: {"rows": n, "same_output": k} for t, (n, k) in same.items()}
     elif part == "parity":
         merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
         t = time.perf_counter()
         evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", data=data)
         results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
-        results["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
-                                                     per_example(state / "pipeline" / "all", "lora-1"))
     else:
         raise SystemExit(f"unknown part {part!r}: raw, pipeline or parity")
 
@@ -338,37 +325,79 @@ def engine_limit(args) -> int:
         sets.append(f"data.gsm8k_dir={args.gsm8k_dir}")
     cfg = load_config(None, sets)
     model = resolve_model(cfg.model)
+    parts = args.parts.split(",")
+    if "raw" not in parts:  # the raw part (another process, another GPU) writes the adapters: wait for them
+        t0 = time.perf_counter()
+        while not (state / "adapters" / "complete").exists() and time.perf_counter() - t0 < ADAPTER_WAIT_S:
+            time.sleep(2)
     adapters = random_adapters(model.path, state / "adapters", n=args.adapters)
     labels = {"base": None, **{a.name: a for a in adapters}}
     data = {t.name: t.load(cfg) for t in configured_tasks(cfg)}
-    results_path = state / "engine_limit.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results.update({"machine": machine(), "model": model.description or model.path, "date": time.strftime("%F"),
-                    "labels": list(labels), "adapters": "random-init peft LoRA r16 on 7 projections, B ~ N(0, 2e-3)"})
+    common = {"machine": machine(), "model": model.description or model.path, "date": time.strftime("%F"),
+              "labels": list(labels), "adapters": "random-init peft LoRA r16 on 7 projections, B ~ N(0, 2e-3)"}
 
-    def save() -> None:
-        raw, pipe = results.get("raw"), results.get("pipeline")
-        if raw and pipe:
-            # with one engine start on each side: the pipeline's, since raw runs first on a fresh machine and
-            # its start includes vLLM's one-off compile (cached on disk for every later start)
-            results["ratio"] = {
-                "one_label": round(pipe["one_label_s"] / raw["one_label_s"], 3),
-                "all_labels": round(pipe["all_labels_s"] / raw["all_labels_s"], 3),
-                "all_labels_plus_one_start": round((pipe["all_labels_s"] + pipe["engine_start_s"])
-                                                   / (raw["all_labels_s"] + pipe["engine_start_s"]), 3)}
-        text = json.dumps(results, indent=1, default=str)
-        results_path.write_text(text)
+    def run(part: str) -> None:
+        results: dict = {"started": time.strftime("%FT%T")}
+        run_part(part, args, cfg, sets, labels, adapters, data, model, results)
+        (state / f"engine_limit.{part}.json").write_text(json.dumps(results, indent=1, default=str))
+        combined = {**common, **combine(state, labels, list(data))}
+        text = json.dumps(combined, indent=1, default=str)
+        (state / "engine_limit.json").write_text(text)
         if args.json_out:
             args.json_out.parent.mkdir(parents=True, exist_ok=True)
             args.json_out.write_text(text)
+        print(json.dumps({k: v for k, v in combined.items() if k != "machine"}, indent=1, default=str), flush=True)
 
+    if parts == ["raw"]:  # raw vLLM needs no Ray (and a second local Ray on the host would be a second cluster)
+        run("raw")
+        return 0
     # one Ray session for every part of this process (restarting Ray inside one process is not safe)
     with ray_session(cfg.ray):
-        for part in args.parts.split(","):
-            run_part(part, args, cfg, sets, labels, adapters, data, model, results)
-            save()
-    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1, default=str))
+        for part in parts:
+            run(part)
     return 0
+
+
+def combine(state: Path, labels: dict, tasks: list[str]) -> dict:
+    """Every finished part's numbers (engine_limit.<part>.json) and what compares them: the ratios, the
+    pipeline's outputs against raw vLLM's, merged against LoRA-served."""
+    from tradeoff_ray.records import read_jsonl
+
+    out: dict = {}
+    for part in ("raw", "pipeline", "parity"):
+        path = state / f"engine_limit.{part}.json"
+        if path.exists():
+            out.update(json.loads(path.read_text()))
+    raw, pipe = out.get("raw"), out.get("pipeline")
+    if raw and pipe:
+        # with one engine start on each side: the pipeline's (raw's first start also pays vLLM's one-off
+        # compile, cached on disk for every later start)
+        out["ratio"] = {
+            "one_label": round(pipe["one_label_s"] / raw["one_label_s"], 3),
+            "all_labels": round(pipe["all_labels_s"] / raw["all_labels_s"], 3),
+            "all_labels_plus_one_start": round((pipe["all_labels_s"] + pipe["engine_start_s"])
+                                               / (raw["all_labels_s"] + pipe["engine_start_s"]), 3)}
+    raw_path, pipe_dir = state / "raw_rows.json", state / "pipeline" / "all" / "evals"
+    if raw_path.exists() and pipe_dir.exists():  # the pipeline's SQL texts and MMLU letters against raw vLLM's
+        raw_rows = json.loads(raw_path.read_text())
+        same = {t: [0, 0] for t in tasks}
+        for label in labels:
+            for task in tasks:
+                path = pipe_dir / label / f"{task}.jsonl"
+                for r in read_jsonl(path) if path.exists() else []:
+                    got = raw_rows.get(f"{label}|{task}|{r['example_id']}")
+                    if task == "mmlu":
+                        if r["shots"] == 0 and got and None not in got:
+                            same[task][0] += 1
+                            same[task][1] += "ABCD"[max(range(4), key=lambda k: got[k])] == r["pred"]
+                    elif got is not None:
+                        same[task][0] += 1
+                        same[task][1] += got == r["raw_generation"]
+        out["pipeline_vs_raw"] = {t: {"rows": n, "same_output": k} for t, (n, k) in same.items()}
+    if (state / "merged").exists() and pipe_dir.exists():
+        out["parity_merged_vs_lora"] = agreement(per_example(state / "merged", "lora-1"),
+                                                 per_example(state / "pipeline" / "all", "lora-1"))
+    return out
 
 
 def main() -> int:

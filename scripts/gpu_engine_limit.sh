@@ -3,6 +3,11 @@
 #   bash scripts/gpu_engine_limit.sh pack GGUF [CARRY_DIR]  # here: make the parts (28 x <= 56 MiB)
 #   bash scripts/gpu_engine_limit.sh unpack                 # there: packages, Spider+MMLU+GSM8K, GGUF -> safetensors
 #   bash scripts/gpu_engine_limit.sh bench raw|pipeline|parity[,...]
+#   bash scripts/gpu_engine_limit.sh start     # all parts in the background: raw on GPU 0 and pipeline,parity
+#                                              # on GPU 1 at once when there are two GPUs, else one after another
+#   bash scripts/gpu_engine_limit.sh poll      # progress, GPU use, and the results so far into $OUT
+# `start`/`poll` outlive the 10-minute limit of one device call: the run goes on while the machine stays warm
+# (poll at least every ~20 s).
 # `pack` installs the evaluation pins of scripts/gpu_constraints.txt for CPython 3.12 (pip --target,
 # no deps), gzips them (-1: xz of the 1.1 GB of packages takes most of an hour on 2 cores), tars them with
 # Spider, MMLU, GSM8K and the GGUF (python3 ../shared/tools/qwen_coder_gguf.py DIR) and splits the tar into
@@ -12,7 +17,7 @@
 # Files under /root survive between calls only while the machine stays warm.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD:/root/site PATH=/root/site/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=$PWD:/root/site PATH=/root/site/bin:$PATH PYTHONUNBUFFERED=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 RAY_DEDUP_LOGS=1
 export TRADEOFF_RAY_CACHE=/root/cache
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /root/bundle
@@ -49,5 +54,32 @@ convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
       --state-dir /root/elim ${ADAPTERS:+--adapters $ADAPTERS} \
       --json-out "$OUT/engine_limit.json" 2>&1 | grep --line-buffered -v "^\s*$\|it/s]\|Processed prompts" \
       | tee "$OUT/bench_$2.log" | grep -v "^INFO\|^(EngineCore\|^(bench" | tail -80 ;;
-  *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS" >&2; exit 2 ;;
+  start)
+    mkdir -p /root/elim
+    run_parts() {  # GPU PARTS: one benchmark process, full log under /root/elim
+      CUDA_VISIBLE_DEVICES=$1 VLLM_CACHE_ROOT=/root/vllm-cache-$1 python3 benchmarks/eval_throughput.py --engine-limit \
+        --parts "$2" --model /root/qwen --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu \
+        --gsm8k-dir /root/bundle/files/gsm8k --state-dir /root/elim ${ADAPTERS:+--adapters $ADAPTERS} \
+        > "/root/elim/log_$2.txt" 2>&1
+      echo "exit $?" >> "/root/elim/log_$2.txt"
+    }
+    export -f run_parts
+    if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+      setsid nohup bash -c 'run_parts 0 raw' >/dev/null 2>&1 &
+      setsid nohup bash -c 'run_parts 1 pipeline,parity' >/dev/null 2>&1 &
+    else
+      setsid nohup bash -c 'run_parts 0 raw; run_parts 0 pipeline,parity' >/dev/null 2>&1 &
+    fi
+    sleep 2; ls /root/elim ;;
+  poll)
+    for f in /root/elim/log_*.txt; do
+      [ -f "$f" ] || continue
+      echo "--- $f"; grep -v "^\s*$\|it/s]\|Processed prompts\|^INFO\|^(EngineCore\|DEBUG" "$f" | tail -n 8
+      cp "$f" "$OUT/"
+    done
+    nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader
+    cp /root/elim/engine_limit*.json "$OUT/" 2>/dev/null
+    if grep -q "^exit" /root/elim/log_*pipeline*.txt 2>/dev/null && grep -q "^exit" /root/elim/log_raw.txt 2>/dev/null
+    then echo DONE; else echo RUNNING; fi ;;
+  *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS | start | poll" >&2; exit 2 ;;
 esac

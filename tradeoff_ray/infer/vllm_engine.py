@@ -47,6 +47,7 @@ from tradeoff_ray.infer.engine import (
 
 LORA_RANK_SLOTS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM 0.26 accepts
 NEXT_TOKEN_LOGPROBS = 20  # top-k log-probs read after the context (vLLM's default max_logprobs)
+QUEUE_BLOCK = 4096  # requests tokenized and queued at a time (see `stream`)
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,12 @@ class VllmEngine:
         unknown = sorted({r.adapter for r in requests if r.adapter is not None} - set(self.loras))
         if unknown:  # a whole label would fail: say so at once instead of failing each of its rows
             raise ValueError(f"adapters {unknown} are not served by this engine (serving {sorted(self.loras)})")
-        gen_texts = [r.prompt for r in requests if isinstance(r, GenerateRequest)]
-        gen_ids = dict(zip(gen_texts, encode_texts(self.tokenizer, gen_texts)))
-        pairs = sorted({(r.context, c) for r in requests if isinstance(r, ChoiceRequest) for c in r.continuations})
-        pair_ids = dict(zip(pairs, encode_pairs(self.tokenizer, pairs)))
+        gen_ids: dict[str, list[int]] = {}
+        pair_ids: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         pending: dict[str, tuple[int, str, Any]] = {}  # vLLM request id -> (index, kind, what to read)
         partial: dict[int, dict[int, float]] = {}  # choice index -> continuation number -> log-prob
         next_token = SamplingParams(temperature=0.0, max_tokens=1, logprobs=NEXT_TOKEN_LOGPROBS, detokenize=False)
         full = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=1, detokenize=False)
-        failed: list[tuple[int, Failed]] = []
 
         def add(i: int, ids: list[int], params: Any, lora: Any, kind: str, info: Any) -> None:
             rid = self.llm.enqueue([{"prompt_token_ids": ids}], params, lora_request=lora, use_tqdm=False)[0]
@@ -144,21 +142,33 @@ class VllmEngine:
                 ctx, cont = pair_ids[(req.context, c)]
                 add(i, ctx + cont, full, lora, "full", (j, len(ctx), ctx + cont))
 
-        for i, req in enumerate(requests):
-            try:
-                lora = self._lora(req.adapter)
-                if isinstance(req, GenerateRequest):
-                    params = SamplingParams(temperature=0.0, max_tokens=req.max_new_tokens, stop=list(req.stop) or None)
-                    add(i, gen_ids[req.prompt], params, lora, "gen", None)
-                else:
-                    encoded = [pair_ids[(req.context, c)] for c in req.continuations]
-                    if one_prefill and encoded[0][0] and all(len(cont) == 1 for _, cont in encoded):
-                        add(i, encoded[0][0], next_token, lora, "next", [cont[0] for _, cont in encoded])
+        # Tokenized and queued block by block: vLLM's engine core (its own process) starts on the first
+        # block while later ones are tokenized, so the GPU does not wait for 80k prompts to be encoded.
+        for start in range(0, len(requests), QUEUE_BLOCK):
+            block = list(enumerate(requests[start:start + QUEUE_BLOCK], start))
+            texts = list(dict.fromkeys(r.prompt for _, r in block if isinstance(r, GenerateRequest)
+                                       and r.prompt not in gen_ids))
+            gen_ids.update(zip(texts, encode_texts(self.tokenizer, texts)))
+            pairs = list(dict.fromkeys((r.context, c) for _, r in block if isinstance(r, ChoiceRequest)
+                                       for c in r.continuations if (r.context, c) not in pair_ids))
+            pair_ids.update(zip(pairs, encode_pairs(self.tokenizer, pairs)))
+            failed: list[tuple[int, Failed]] = []
+            for i, req in block:
+                try:
+                    lora = self._lora(req.adapter)
+                    if isinstance(req, GenerateRequest):
+                        params = SamplingParams(temperature=0.0, max_tokens=req.max_new_tokens,
+                                                stop=list(req.stop) or None)
+                        add(i, gen_ids[req.prompt], params, lora, "gen", None)
                     else:
-                        add_full(i, req, lora)
-            except Exception as err:  # one bad request becomes one error row, never a retry loop
-                failed.append((i, Failed(f"{type(err).__name__}: {err}")))
-        yield from failed
+                        encoded = [pair_ids[(req.context, c)] for c in req.continuations]
+                        if one_prefill and encoded[0][0] and all(len(cont) == 1 for _, cont in encoded):
+                            add(i, encoded[0][0], next_token, lora, "next", [cont[0] for _, cont in encoded])
+                        else:
+                            add_full(i, req, lora)
+                except Exception as err:  # one bad request becomes one error row, never a retry loop
+                    failed.append((i, Failed(f"{type(err).__name__}: {err}")))
+            yield from failed
 
         engine = self.llm.llm_engine
         last = time.perf_counter()

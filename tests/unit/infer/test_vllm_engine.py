@@ -168,3 +168,28 @@ def test_lora_rank_slots_and_limit(fake_vllm, tiny_model_dir):
         VllmEngine(str(tiny_model_dir), cfg=VllmConfig(max_lora_rank=64), adapters=[AdapterRef("x", "/x", 128)])
     with pytest.raises(ValueError, match=r"\['nope'\] are not served"):
         list(_engine(tiny_model_dir).stream([GenerateRequest("abc", 4, (), "nope")]))
+
+
+def test_requests_are_queued_block_by_block_with_the_same_results(fake_vllm, tiny_model_dir, monkeypatch):
+    """The engine gets the first block before later blocks are tokenized (the GPU starts at once), and
+    blocking changes no result."""
+    from tradeoff_ray.infer import vllm_engine
+
+    reqs = ([GenerateRequest(f"SELECT {i} FROM t", 5, (), "a1" if i % 2 else None) for i in range(5)]
+            + [ChoiceRequest(f"Question {i}?\nAnswer:", ("A", "B", "C", "D"), None) for i in range(5)])
+    whole = dict(_engine(tiny_model_dir).stream(reqs))
+    monkeypatch.setattr(vllm_engine, "QUEUE_BLOCK", 3)
+    engine = _engine(tiny_model_dir)
+    calls: list[str] = []
+    real = vllm_engine.encode_texts
+    monkeypatch.setattr(vllm_engine, "encode_texts", lambda tok, texts: calls.append("tokenize") or real(tok, texts))
+    enqueue = _LLM.last.enqueue
+    monkeypatch.setattr(_LLM.last, "enqueue", lambda *a, **k: calls.append("queue") or enqueue(*a, **k))
+    blocked = dict(engine.stream(reqs))
+    assert calls.index("queue") < len(calls) - 1 - calls[::-1].index("tokenize")  # queued before the last tokenize
+    assert blocked.keys() == whole.keys()
+    for i in whole:
+        if isinstance(whole[i], Choice):
+            assert blocked[i].logprobs == pytest.approx(whole[i].logprobs)
+        else:
+            assert (blocked[i].text, blocked[i].n_new_tokens) == (whole[i].text, whole[i].n_new_tokens)
