@@ -10,7 +10,7 @@ the report lists it as diverged and the other variants go on. Its train stage is
 Each stage's key hashes exactly the inputs that change its outputs (model weights, adapter
 weights, the settings of its config section, the data manifests and the contents of every data
 file), so a rerun, a resumed run, or a new run that changes only one variant recomputes only what
-changed (see `stages.py`).
+changed (see `stage_cache.py`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tradeoff_ray.config import ExperimentConfig, LoraVariant
 from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
 from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, write_json
-from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
+from tradeoff_ray.stage_cache import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
 from tradeoff_ray.train.ray_train import weights_dirname
 
