@@ -200,25 +200,3 @@ def write_manifest(path: str | Path, questions: Sequence[McQuestion], *, meta: d
     rows = ",\n  ".join(json.dumps([q.subject, q.split, q.index]) for q in questions)
     path.write_text(json.dumps(head, indent=1)[:-2] + f',\n "questions": [\n  {rows}\n ]\n}}\n')
     return path
-
-
-def read_manifest(path: str | Path, data: MmluData) -> list[McQuestion]:
-    """The questions a manifest names, looked up in `data` (UserError if any is not there)."""
-    path = Path(path)
-    try:
-        entries = json.loads(path.read_text())["questions"]
-        triples = [(str(s), str(sp), int(i)) for s, sp, i in entries]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise UserError(f"cannot read MMLU manifest {path} ({err}); write one with `tradeoff-ray data --manifest`") \
-            from None
-    out, missing = [], []
-    for subject, split, index in triples:
-        rows = data.splits.get(split, {}).get(subject, [])
-        if 0 <= index < len(rows):
-            out.append(rows[index])
-        else:
-            missing.append(f"{subject}/{split}/{index}")
-    if missing:
-        raise UserError(f"MMLU manifest {path} names {len(missing)} questions not in {data.source} "
-                        f"(first: {missing[:3]}); it was written for another copy of MMLU")
-    return out

@@ -15,10 +15,8 @@ from tradeoff_ray.data.spider import (
     load_spider_dir,
     load_spider_hub,
     missing_databases,
-    read_example_manifest,
     sample_examples,
     split_train_validation,
-    write_example_manifest,
 )
 from tradeoff_ray.data.types import SqlExample
 from tradeoff_ray.errors import UserError
@@ -120,16 +118,6 @@ def test_validation_split_holds_out_whole_databases():
     assert split_train_validation(exs, fraction=0.0, seed=0) == (exs, [])
     with pytest.raises(UserError, match="validation_fraction"):
         split_train_validation(_examples(1, 5), fraction=0.1, seed=0)
-
-
-def test_example_manifest_round_trip(tiny_spider, tmp_path):
-    data = load_spider_dir(tiny_spider)
-    chosen = [data.dev[4], data.dev[0]]
-    path = write_example_manifest(tmp_path / "m.json", chosen, meta={"seed": 3})
-    assert read_example_manifest(path, data) == chosen
-    data.dev = data.dev[:2]
-    with pytest.raises(UserError, match="another copy"):
-        read_example_manifest(path, data)
 
 
 def test_hub_failure_is_a_user_error_with_the_way_out(tiny_spider, monkeypatch):
