@@ -89,7 +89,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
                         "to 1 (or a fraction), or eval.engine=hf")
     spec = EngineSpec(kind=engine, model_path=served.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
                       threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=served.revision,
-                      vllm=cfg.eval.vllm.model_dump())
+                      vllm=cfg.eval.vllm)
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)
