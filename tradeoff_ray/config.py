@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradeoff_ray.errors import UserError
+from tradeoff_ray.score_options import SqlScoringOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -257,6 +258,10 @@ class VllmConfig(_Section):
     enforce_eager: bool = Field(False, description="Skip CUDA graph capture (faster start, slower decode).")
 
 
+# eval.<key> -> the SqlScoringOptions field it sets.
+SQL_SCORING_FIELDS = {"sql_timeout_s": "timeout_s", "max_rows": "max_rows", "keep_distinct": "keep_distinct"}
+
+
 class EvalConfig(_Section):
     tasks: list[str] | None = Field(
         None, min_length=1, description="Benchmarks to evaluate, by task name (tradeoff_ray/tasks/: spider, mmlu, "
@@ -282,9 +287,10 @@ class EvalConfig(_Section):
     gsm8k_max_new_tokens: int = Field(256, ge=16, description="Generation budget for one GSM8K solution "
                                       "(a worked solution runs 100-200 tokens).")
     mmlu_chat_template: bool = Field(False, description="Wrap MMLU prompts in the chat template (harness: off).")
-    sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Per-query execution timeout (progress handler).")
-    max_rows: int = Field(100_000, ge=1, description="Rows fetched per query at most (more = truncated).")
-    keep_distinct: bool = Field(False, description="Keep DISTINCT when comparing (official evaluator drops it).")
+    sql_timeout_s: float = Field(SqlScoringOptions.timeout_s, gt=0, le=600,
+                                 description=SqlScoringOptions.help("timeout_s"))
+    max_rows: int = Field(SqlScoringOptions.max_rows, ge=1, description=SqlScoringOptions.help("max_rows"))
+    keep_distinct: bool = Field(SqlScoringOptions.keep_distinct, description=SqlScoringOptions.help("keep_distinct"))
     evaluate_checkpoints: bool = Field(False, description="Also score every saved checkpoint (learning curves).")
     generation_actors: int = Field(1, ge=1, description="Generation/log-likelihood actors (one per GPU on GPU).")
     scorer_actors: int = Field(1, ge=1, description="SQLite scorer actors (CPU).")
@@ -292,6 +298,11 @@ class EvalConfig(_Section):
     gpus_per_generation_actor: float = Field(1, ge=0, description="Used only when the engine runs on GPU.")
     cpus_per_scorer_actor: float = Field(0.5, gt=0)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
+
+    @property
+    def sql_scoring(self) -> SqlScoringOptions:
+        """The SQL scoring options these settings give (what the Spider scorer takes)."""
+        return SqlScoringOptions(**{option: getattr(self, key) for key, option in SQL_SCORING_FIELDS.items()})
 
 
 class RayConfig(_Section):

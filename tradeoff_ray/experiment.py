@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant
+from tradeoff_ray.config import SQL_SCORING_FIELDS, ExperimentConfig, LoraVariant
 from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
 from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, write_json
@@ -302,7 +302,7 @@ class Experiment:
             weights = adapter_digest(adapter)
         settings = eval_settings(self.cfg)
         if label == GOLD:  # the gold check does not depend on the model or the generation settings
-            settings = {k: settings["eval"][k] for k in ("sql_timeout_s", "max_rows", "keep_distinct")}
+            settings = {k: settings["eval"][k] for k in SQL_SCORING_FIELDS}
         key = stable_hash(self.data_key, self.model_key if label != GOLD else "", weights, settings, tasks)
         return Stage(f"eval-{label}", key)
 

@@ -82,8 +82,7 @@ class SpiderTask(Task):
     def open_scorer(self, cfg: Any) -> Any:
         from tradeoff_ray.score.sql_score import SqlScorer
 
-        return SqlScorer(timeout_s=cfg.eval.sql_timeout_s, max_rows=cfg.eval.max_rows,
-                         keep_distinct=cfg.eval.keep_distinct)
+        return SqlScorer(cfg.eval.sql_scoring)
 
     def score_rows(self, scorer: Any, rows: list[Row]) -> list[Row]:
         """Rows plus pred_sql, ex (0/1, None = unscorable), error, error_detail, exec_s, hardness."""
