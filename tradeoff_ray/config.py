@@ -10,6 +10,7 @@ import copy
 import difflib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "quickstart.yaml"
 BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+CACHE_ENV = "TRADEOFF_RAY_CACHE"  # the cache folder when model.cache_dir is unset (see cache_root)
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -48,8 +50,18 @@ class ModelConfig(_Section):
         "auto", description="Weights dtype. auto = float32 on CPU (about 4x faster than bf16 there), bfloat16 on GPU."
     )
     cache_dir: str | None = Field(
-        None, description="Where converted/merged models are cached. Default ~/.cache/tradeoff_ray."
+        None, description=f"Where converted GGUF models, merged adapters and the built-in demo data are cached. "
+        f"Unset = ${CACHE_ENV} if set, else ~/.cache/tradeoff_ray. On a cluster: storage every node reads.",
     )
+
+
+def cache_root(model: ModelConfig | None = None) -> Path:
+    """The cache folder: `model.cache_dir`, else $TRADEOFF_RAY_CACHE, else ~/.cache/tradeoff_ray.
+
+    Converted models, merged adapters and the demo data all live under it, so one setting moves them all.
+    """
+    root = (model.cache_dir if model is not None else None) or os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "tradeoff_ray"
 
 
 class DataConfig(_Section):

@@ -81,9 +81,9 @@ def test_balanced_subset_of_real_mmlu(mmlu, tmp_path):
     assert len(balanced_subset(mmlu, split="test", per_category=None, seed=0)) == 14042
 
 
-def test_config_paths_route_to_the_real_loaders(spider_dir, mmlu_dir):
+def test_config_paths_route_to_the_real_loaders(spider_dir, mmlu_dir, tmp_path):
     cfg = DataConfig(spider_dir=str(spider_dir), mmlu_dir=str(mmlu_dir))
-    assert not load_spider(cfg).is_demo and not load_mmlu(cfg).is_demo
+    assert not load_spider(cfg, cache=tmp_path).is_demo and not load_mmlu(cfg, cache=tmp_path).is_demo
 
 
 def test_data_command_on_real_data(spider_dir, mmlu_dir, tmp_path):

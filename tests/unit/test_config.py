@@ -111,3 +111,14 @@ def test_unreadable_configs_get_one_clear_error(tmp_path: Path) -> None:
     empty.write_text("# nothing here\n")
     with pytest.raises(ConfigError, match="is empty"):
         load_config(empty)
+
+
+def test_cache_root_prefers_model_cache_dir_then_the_env_var(tmp_path: Path, monkeypatch) -> None:
+    from tradeoff_ray.config import cache_root
+
+    monkeypatch.delenv("TRADEOFF_RAY_CACHE", raising=False)
+    assert cache_root() == Path.home() / ".cache" / "tradeoff_ray"
+    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"
+    cfg = load_config(None, [f"model.cache_dir={tmp_path / 'mine'}"])
+    assert cache_root(cfg.model) == tmp_path / "mine"

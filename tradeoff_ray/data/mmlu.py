@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from tradeoff_ray.config import DataConfig
 from tradeoff_ray.data.mmlu_categories import SUBJECT_CATEGORY
+from tradeoff_ray.data.demo import demo_mmlu_dir, mark_demo_mmlu
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.types import CATEGORIES, LETTERS, McQuestion, MmluData
 from tradeoff_ray.errors import UserError
@@ -29,12 +30,12 @@ HUB_MMLU = "cais/mmlu"
 _HUB_SPLITS = {"dev": "dev", "validation": "val", "test": "test"}
 
 
-def load_mmlu(cfg: DataConfig) -> MmluData:
-    """The set `cfg.mmlu_dir` names: unset = demo, 'hub' = cais/mmlu, else a Hendrycks CSV root."""
+def load_mmlu(cfg: DataConfig, *, cache: Path) -> MmluData:
+    """The set `cfg.mmlu_dir` names: unset = the demo (written under `cache`, `config.cache_root`),
+    'hub' = cais/mmlu, else a Hendrycks CSV root."""
     if cfg.mmlu_dir is None:
-        from tradeoff_ray.data.demo import load_demo_mmlu
-
-        return load_demo_mmlu()
+        root = demo_mmlu_dir(cache)
+        return mark_demo_mmlu(load_mmlu_dir(root), root)
     if cfg.mmlu_dir.strip().lower() == "hub":
         return load_mmlu_hub()
     return load_mmlu_dir(cfg.mmlu_dir)

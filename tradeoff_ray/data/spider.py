@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tradeoff_ray.config import DataConfig
+from tradeoff_ray.data.demo import demo_spider_dir, mark_demo_spider
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.schema import schema_from_tables_json
 from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample, database_file
@@ -32,12 +33,12 @@ HUB_SPIDER = "xlangai/spider"
 TRAIN_FILES = (("train_spider.json", "train_spider_min.json"), ("train_others.json", "train_others_min.json"))
 
 
-def load_spider(cfg: DataConfig) -> SpiderData:
-    """The benchmark `cfg.spider_dir` names: unset = demo, 'hub' = xlangai/spider, else a Spider root."""
+def load_spider(cfg: DataConfig, *, cache: Path) -> SpiderData:
+    """The benchmark `cfg.spider_dir` names: unset = the demo (built under `cache`, `config.cache_root`),
+    'hub' = xlangai/spider, else a Spider root."""
     if cfg.spider_dir is None:
-        from tradeoff_ray.data.demo import load_demo_spider
-
-        return load_demo_spider()
+        root = demo_spider_dir(cache)
+        return mark_demo_spider(load_spider_dir(root), root)
     if cfg.spider_dir.strip().lower() == "hub":
         return load_spider_hub(db_dir=cfg.spider_db_dir)
     return load_spider_dir(cfg.spider_dir, db_dir=cfg.spider_db_dir)

@@ -72,7 +72,8 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
             raise UserError(f"label '{GOLD}' scores each task's reference outputs; it takes no adapter")
         return gold_plan()
     from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir, weights_hash
-    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.config import cache_root
+    from tradeoff_ray.models import resolve_model
 
     engine, reason = select_engine(cfg.eval)
     print(f"[eval] engine: {engine} ({reason})", flush=True)

@@ -135,7 +135,8 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
 
 def merged_spec(cfg: ExperimentConfig, adapter: Path | None) -> EngineSpec:
     """An engine over the base with `adapter` merged in (cached), serving no adapters."""
-    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.config import cache_root
+    from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
     served = base if adapter is None else merge(base, Path(adapter), cache_root(cfg.model))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from tradeoff_ray.config import cache_root
 from tradeoff_ray.records import SqlResult
 from tradeoff_ray.tasks.base import GENERATE, TARGET, Measure, Row, Task, TaskData
 
@@ -40,7 +41,7 @@ class SpiderTask(Task):
     def load(self, cfg: Any) -> TaskData:
         from tradeoff_ray.data.spider import load_spider, spider_files
 
-        spider = load_spider(cfg.data)
+        spider = load_spider(cfg.data, cache=cache_root(cfg.model))
         return TaskData(spider, spider.source, spider.is_demo, tuple(spider_files(spider)))
 
     def select(self, cfg: Any, data: TaskData) -> list[Any]:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant, TrainingConfig
+from tradeoff_ray.config import ExperimentConfig, LoraVariant, TrainingConfig, cache_root
 from tradeoff_ray.data.types import SpiderData
 from tradeoff_ray.records import write_json
 from tradeoff_ray.train.checks import check_can_train
@@ -96,7 +96,7 @@ def train_variant(
     if spider is None:
         from tradeoff_ray.data.spider import load_spider
 
-        spider = load_spider(cfg.data)
+        spider = load_spider(cfg.data, cache=cache_root(cfg.model))
     tokenizer = AutoTokenizer.from_pretrained(model.path, revision=model.revision)
     data = build_sft_data(spider, cfg, tokenizer=tokenizer, max_length=variant.max_length)
     out = variant_dir(run_dir, variant.name)

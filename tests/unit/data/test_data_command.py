@@ -21,7 +21,7 @@ def test_data_command_prints_counts_subset_and_writes_a_manifest(tmp_path, monke
     assert "DEMO DATA" in out and "--spider-dir" in out
     assert "120" in out and "400" in out  # demo dev / train questions
     assert "test split, 10 per category, seed 4 -> 40 questions" in out
-    mmlu = load_mmlu(DataConfig())
+    mmlu = load_mmlu(DataConfig(), cache=tmp_path / "cache")
     chosen = select_mmlu(DataConfig(mmlu_per_category=10, seed=4), mmlu)
     assert json.loads(manifest.read_text())["questions"] == [[q.subject, q.split, q.index] for q in chosen]
     assert json.loads(manifest.read_text())["meta"]["seed"] == 4

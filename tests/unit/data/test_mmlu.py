@@ -76,7 +76,7 @@ def test_bad_rows_and_missing_folders_are_user_errors(tmp_path):
         load_mmlu_dir(root)
 
 
-def test_hub_loader_maps_splits_and_answer_indices(monkeypatch):
+def test_hub_loader_maps_splits_and_answer_indices(monkeypatch, tmp_path):
     def rows(subject: str, n: int) -> list[dict]:
         return [{"question": f"{subject} {i}", "subject": subject, "choices": ["a", "b", "c", "d"], "answer": i % 4}
                 for i in range(n)]
@@ -87,7 +87,7 @@ def test_hub_loader_maps_splits_and_answer_indices(monkeypatch):
     calls = []
     monkeypatch.setitem(sys.modules, "datasets",
                         types.SimpleNamespace(load_dataset=lambda *a, **k: calls.append(a) or hub))
-    data = load_mmlu(DataConfig(mmlu_dir="hub"))
+    data = load_mmlu(DataConfig(mmlu_dir="hub"), cache=tmp_path)
     assert calls == [("cais/mmlu", "all")]
     assert sorted(data.splits) == ["dev", "test", "val"]
     q = data.splits["test"]["virology"][5]
