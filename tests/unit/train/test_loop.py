@@ -150,3 +150,16 @@ def test_full_fine_tuning_keeps_fp32_master_weights_with_bf16_autocast_and_check
     assert not cpu["bf16"] and cpu["use_cpu"]
     with pytest.raises(ValueError, match="method full"):
         LoraVariant(name="q", method="full", quantization="nf4", max_steps=1)
+
+
+def test_one_dtype_resolution_for_training_and_both_engines():
+    import torch
+
+    from tradeoff_ray.infer.hf_engine import resolve_device_dtype
+    from tradeoff_ray.models import resolve_dtype
+
+    assert resolve_dtype("auto", on_gpu=False) == torch.float32  # CPUs emulate bf16: fp32 is ~4x faster
+    assert resolve_dtype("auto", on_gpu=True) == torch.bfloat16
+    assert resolve_dtype("float16", on_gpu=False) == torch.float16  # an explicit dtype is kept
+    assert resolve_device_dtype("auto", "cpu") == ("cpu", torch.float32)
+    assert resolve_device_dtype("bfloat16", "cpu") == ("cpu", torch.bfloat16)
