@@ -355,6 +355,38 @@ class ExperimentConfig(_Section):
         )
 
 
+# Settings that decide where and how fast a run executes, where it writes and what it keeps — never a number it
+# reports. Stage cache keys, the config summary (metrics.json, the report) and the Tune trials table leave them
+# out (`result_settings`), so changing one reuses every cached stage. Dotted paths from the top of the config.
+RUNTIME_ONLY = frozenset({
+    "name", "output_dir",  # where the run directory goes
+    "model.cache_dir",  # where converted models, merges and the demo data are kept
+    # Placement and resources. The device follows the cluster (use_gpu: auto), so the settings cannot key it.
+    "training.use_gpu", "training.cpus_per_worker", "training.gpus_per_worker", "training.torch_threads",
+    "training.checkpoints_to_keep", "training.max_failures",
+    "eval.batch_size", "eval.generation_actors", "eval.scorer_actors", "eval.cpus_per_generation_actor",
+    "eval.gpus_per_generation_actor", "eval.cpus_per_scorer_actor",
+    "eval.evaluate_checkpoints",  # adds checkpoint evaluations; changes no other stage
+    "ray.address", "ray.num_cpus", "ray.storage_path",
+})
+
+
+def result_settings(settings: Any, path: str = "") -> Any:
+    """`settings` (a JSON dump of the config, or of the part at dotted `path`, e.g. 'eval') without the
+    RUNTIME_ONLY fields: what a stage's cache key and the config summary use. List items share their
+    list's path ('training.variants.r')."""
+    if isinstance(settings, list):
+        return [result_settings(item, path) for item in settings]
+    if not isinstance(settings, dict):
+        return settings
+    out = {}
+    for key, value in settings.items():
+        here = f"{path}.{key}" if path else key
+        if here not in RUNTIME_ONLY:
+            out[key] = result_settings(value, here)
+    return out
+
+
 def _format_error(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():

@@ -25,17 +25,15 @@ import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig
+from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig, result_settings
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.train.health import DIVERGED, TrainingDiverged
 
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
 PG_FILE = "ray_train_placement_group.txt"  # written by the trial's first Train worker (see _FreeStoppedTrials)
 TRIAL_DRIVER_CPUS = 0.01  # the trial function waits on Ray Train and Ray Data; it computes nothing itself
-SETTING_COLUMNS = ("r", "alpha", "alpha_over_r", "dropout", "learning_rate", "max_steps", "num_epochs",
-                   "target_modules", "quantization")
 
 
 # ---------------------------------------------------------------- search space (pure)
@@ -329,6 +327,14 @@ def check_tune_hardware(cfg: ExperimentConfig) -> None:
 # ---------------------------------------------------------------- the trials table
 
 
+def setting_columns(keys: Iterable[str]) -> list[str]:
+    """The trial settings the table shows: the searched ones among `keys`, in LoraVariant's field order
+    (alpha_over_r after them), leaving out RUNTIME_ONLY ones."""
+    order = [*LoraVariant.model_fields, "alpha_over_r"]
+    shown = result_settings({k: None for k in order if k in set(keys)}, "training.variants")
+    return list(shown)
+
+
 def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
     """One dict per trial of a ResultGrid: settings, metrics, adapter, status, pareto flag."""
     rows = []
@@ -336,9 +342,8 @@ def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
         config = dict(result.config or {})
         metrics = dict(result.metrics or {})
         row: dict[str, Any] = {"trial_id": metrics.get("trial_id") or Path(str(result.path)).name}
-        for key in SETTING_COLUMNS:
-            if key in config:
-                row[key] = config[key]
+        for key in setting_columns(config):
+            row[key] = config[key]
         for key in ("eval_loss", "train_loss", *goals, "steps", "train_seconds", "over_length_dropped"):
             row[key] = metrics.get(key)
         row["adapter_dir"] = metrics.get("adapter_dir")
@@ -383,7 +388,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def format_trials(rows: list[dict[str, Any]], goals: Sequence[str]) -> str:
     """A plain-text table of the trials, Pareto-optimal ones marked with *."""
-    keys = [k for k in SETTING_COLUMNS if any(k in r for r in rows)]
+    keys = setting_columns({k for r in rows for k in r})
     head = ["", "trial", *keys, "eval_loss", *goals, "status"]
     body = [["*" if r.get("pareto") else "", r["trial_id"], *(_fmt(r.get(k)) for k in keys),
              _fmt(r.get("eval_loss")), *(_fmt(r.get(g)) for g in goals), r["status"]]

@@ -77,7 +77,8 @@ def test_balanced_subset_of_real_mmlu(mmlu, tmp_path):
     assert a != balanced_subset(mmlu, split="test", per_category=50, seed=1)
     assert Counter(q.category for q in a) == {c: 50 for c in CATEGORIES}
     assert len({q.subject for q in a}) == 57
-    assert json.loads(write_manifest(tmp_path / "m.json", a).read_text())["questions"] == [[q.subject, q.split, q.index] for q in a]
+    written = json.loads(write_manifest(tmp_path / "m.json", a).read_text())["questions"]
+    assert written == [[q.subject, q.split, q.index] for q in a]
     assert len(balanced_subset(mmlu, split="test", per_category=None, seed=0)) == 14042
 
 

@@ -122,3 +122,13 @@ def test_cache_root_prefers_model_cache_dir_then_the_env_var(tmp_path: Path, mon
     assert cache_root() == tmp_path / "env"
     cfg = load_config(None, [f"model.cache_dir={tmp_path / 'mine'}"])
     assert cache_root(cfg.model) == tmp_path / "mine"
+
+
+def test_every_runtime_only_path_names_a_config_field() -> None:
+    """A misspelt RUNTIME_ONLY entry would silently mark nothing."""
+    from tradeoff_ray.config import RUNTIME_ONLY, _model_at
+
+    for path in RUNTIME_ONLY:
+        *parents, field = path.split(".")
+        model = _model_at(ExperimentConfig, tuple(parents))
+        assert model is not None and field in model.model_fields, path

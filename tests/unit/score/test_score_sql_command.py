@@ -96,7 +96,8 @@ def test_bad_input_gives_one_clear_error(tmp_path, spider):
 
 def test_max_rows_flag_limits_the_rows_compared(tmp_path, spider):
     preds = tmp_path / "p.jsonl"
-    preds.write_text(json.dumps({"db_id": "singer", "query": "SELECT name FROM singer", "pred": "SELECT name FROM singer"}))
+    everyone = "SELECT name FROM singer"
+    preds.write_text(json.dumps({"db_id": "singer", "query": everyone, "pred": everyone}))
     assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1).exit_code == 0
     assert next(read_jsonl(tmp_path / "p.scored.jsonl"))["ex"] == 1
     assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1, "--max-rows", 2,
