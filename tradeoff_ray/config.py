@@ -354,6 +354,81 @@ class ExperimentConfig(_Section):
             f"no variant named {name!r}; the config defines {[v.name for v in self.training.variants]}"
         )
 
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> "ExperimentConfig":
+        """Combinations that would otherwise fail only after training, when evaluation or a sweep starts."""
+        problems = self._serving_problems()
+        if self.tune.enabled:
+            problems += self.tune_problems()
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def serves_lora(self) -> bool:
+        """Whether adapters are certainly served unmerged by vLLM (eval.adapters lora, or auto on eval.engine
+        vllm); with engine auto that is decided by the hardware, and the engine checks the rank itself."""
+        ev = self.eval
+        return ev.adapters == "lora" or (ev.adapters == "auto" and ev.engine == "vllm")
+
+    def _serving_problems(self) -> list[str]:
+        ev, problems = self.eval, []
+        if ev.adapters == "lora" and ev.engine == "hf":
+            problems.append("eval.adapters=lora serves adapters unmerged through vLLM multi-LoRA, which "
+                            "eval.engine=hf does not run; set eval.adapters=merged (or auto), or eval.engine=vllm")
+        if ev.engine == "vllm" and ev.gpus_per_generation_actor <= 0:
+            problems.append("eval.engine=vllm needs a GPU per generation actor; set eval.gpus_per_generation_actor "
+                            "to 1 (or a fraction), or eval.engine=hf")
+        if self.serves_lora():
+            limit = ev.vllm.max_lora_rank
+            for v in self.training.variants:
+                if v.method == "lora" and v.r > limit:
+                    problems.append(f"variant {v.name!r} has r={v.r} > eval.vllm.max_lora_rank={limit}, the largest "
+                                    f"rank vLLM serves unmerged; set eval.vllm.max_lora_rank={v.r} (or higher), or "
+                                    "eval.adapters=merged")
+        return problems
+
+    def tune_problems(self) -> list[str]:
+        """What is wrong with the `tune` section for a sweep (checked when tune.enabled, and by `tradeoff-ray
+        tune`): each message names the setting and the fix."""
+        t, problems = self.tune, []
+        if t.base is None:
+            return ["tune needs tune.base: the LoRA settings every trial starts from (a variant mapping)"]
+        if not t.space:
+            problems.append("tune.space is empty: give at least one searched setting, e.g. "
+                            "tune.space.r: {grid: [8, 16]}")
+        if t.search == "grid":
+            sampled = sorted(k for k, d in t.space.items() if d.grid is None)
+            if sampled:
+                problems.append(f"tune.search is grid but {sampled} are sampled (choice/uniform/...); give them as "
+                                "grid: [...] or set tune.search: random")
+        if t.search == "optuna" and not t.evaluate_trials:
+            problems.append("tune.search optuna optimizes every task's accuracy, which needs "
+                            "tune.evaluate_trials: true")
+        if t.scheduler == "asha" and self.data.validation_fraction <= 0:
+            problems.append("tune.scheduler asha stops trials on validation loss, which needs "
+                            "data.validation_fraction > 0")
+        if "alpha" in t.space and "alpha_over_r" in t.space:
+            problems.append("tune.space sets both alpha and alpha_over_r; search one of them")
+        top = max_rank(t)
+        if t.evaluate_trials and self.serves_lora() and top > self.eval.vllm.max_lora_rank:
+            problems.append(f"tune reaches LoRA rank r={top} (tune.base.r or tune.space.r) > "
+                            f"eval.vllm.max_lora_rank={self.eval.vllm.max_lora_rank}; set eval.vllm.max_lora_rank="
+                            f"{top} (or higher), lower tune.space.r, or set eval.adapters=merged")
+        return problems
+
+
+def max_rank(t: TuneConfig) -> int:
+    """The largest LoRA r a sweep can train: tune.base.r, or the top of tune.space.r."""
+    base = t.base.r if t.base is not None and t.base.method == "lora" else 0
+    dim = t.space.get("r")
+    if dim is None:
+        return base
+    values = dim.grid or dim.choice
+    if values is not None:
+        return max(int(v) for v in values)
+    bounds = dim.randint or dim.uniform or dim.loguniform
+    return int(round(bounds[1]))  # randint's upper bound is inclusive here; sampled floats are rounded
+
 
 # Settings that decide where and how fast a run executes, where it writes and what it keeps — never a number it
 # reports. Stage cache keys, the config summary (metrics.json, the report) and the Tune trials table leave them
@@ -402,8 +477,8 @@ def _format_error(err: ValidationError, source: str) -> str:
             lines.append(f"'{key}': {e['msg'].replace('Input should be', 'must be')} (got {e['input']!r})")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-            lines.append(f"'{key}': {msg}{got}")
+            got = "" if e["type"] == "missing" or isinstance(e["input"], dict) else f" (got {e['input']!r})"
+            lines.append(f"{msg}" if not e["loc"] else f"'{key}': {msg}{got}")
     head = f"invalid config {source}: " if len(lines) == 1 else f"invalid config {source}:\n  "
     return head + "\n  ".join(lines)
 

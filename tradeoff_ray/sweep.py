@@ -44,27 +44,12 @@ def _encode(value: Any) -> Any:
 
 
 def check_tune_config(cfg: ExperimentConfig) -> TuneConfig:
-    """Settings that only fail later (after minutes of training) are refused here, with the fix."""
-    t = cfg.tune
-    if t.base is None:
-        raise UserError("tune needs tune.base: the LoRA settings every trial starts from (a variant mapping)")
-    if not t.space:
-        raise UserError("tune.space is empty: give at least one searched setting, e.g. "
-                        "tune.space.r: {grid: [8, 16]}")
-    if t.search == "grid":
-        sampled = sorted(k for k, d in t.space.items() if d.grid is None)
-        if sampled:
-            raise UserError(f"tune.search is grid but {sampled} are sampled (choice/uniform/...); give them as "
-                            "grid: [...] or set tune.search: random")
-    if t.search == "optuna" and not t.evaluate_trials:
-        raise UserError("tune.search optuna optimizes Spider EX and MMLU accuracy, which need "
-                        "tune.evaluate_trials: true")
-    if t.scheduler == "asha" and cfg.data.validation_fraction <= 0:
-        raise UserError("tune.scheduler asha stops trials on validation loss, which needs "
-                        "data.validation_fraction > 0")
-    if "alpha" in t.space and "alpha_over_r" in t.space:
-        raise UserError("tune.space sets both alpha and alpha_over_r; search one of them")
-    return t
+    """The tune section, or a UserError listing what a sweep would fail on (`ExperimentConfig.tune_problems`,
+    which the config also checks on load when tune.enabled); `tradeoff-ray tune` runs without tune.enabled."""
+    problems = cfg.tune_problems()
+    if problems:
+        raise UserError("invalid tune settings: " + "\n  ".join(problems))
+    return cfg.tune
 
 
 def search_space(t: TuneConfig) -> dict[str, Any]:
