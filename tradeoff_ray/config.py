@@ -252,9 +252,7 @@ class TuneConfig(_Section):
     evaluate_trials: bool = Field(True, description="Score each finished trial's adapter (EX and MMLU).")
 
     @model_validator(mode="after")
-    def _base_when_enabled(self) -> "TuneConfig":
-        if self.enabled and self.base is None:
-            raise ValueError("tune.enabled needs tune.base (the settings trials start from)")
+    def _known_settings(self) -> "TuneConfig":
         allowed = set(LoraVariant.model_fields) | {"alpha_over_r"}
         bad = sorted(set(self.space) - allowed)
         if bad:
@@ -409,7 +407,7 @@ class ExperimentConfig(_Section):
                             "data.validation_fraction > 0")
         if "alpha" in t.space and "alpha_over_r" in t.space:
             problems.append("tune.space sets both alpha and alpha_over_r; search one of them")
-        top = max_rank(t)
+        top = _max_rank(t)
         if t.evaluate_trials and self.serves_lora() and top > self.eval.vllm.max_lora_rank:
             problems.append(f"tune reaches LoRA rank r={top} (tune.base.r or tune.space.r) > "
                             f"eval.vllm.max_lora_rank={self.eval.vllm.max_lora_rank}; set eval.vllm.max_lora_rank="
@@ -417,7 +415,7 @@ class ExperimentConfig(_Section):
         return problems
 
 
-def max_rank(t: TuneConfig) -> int:
+def _max_rank(t: TuneConfig) -> int:
     """The largest LoRA r a sweep can train: tune.base.r, or the top of tune.space.r."""
     base = t.base.r if t.base is not None and t.base.method == "lora" else 0
     dim = t.space.get("r")

@@ -180,3 +180,8 @@ def test_enabled_tune_settings_are_checked_on_load_with_every_problem_listed() -
     message = str(err.value)
     assert "set tune.search: random" in message and "data.validation_fraction > 0" in message
     assert "(got" not in message and "'model'" not in message  # the problems, not a dump of the config
+
+
+def test_enabled_tune_without_a_base_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="tune needs tune.base"):
+        load_config(None, ["tune.enabled=true"])
