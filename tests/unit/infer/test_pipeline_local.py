@@ -13,8 +13,8 @@ from tests.unit.infer.helpers import task_rows, tiny_data
 from tradeoff_ray.infer.pipeline import evaluate, evaluate_rows_local
 from tradeoff_ray.infer.stages import score_rows
 from tradeoff_ray.records import MmluResult, SqlResult, read_jsonl
-from tradeoff_ray.tasks import get_task
 from tradeoff_ray.score_options import SqlScoringOptions
+from tradeoff_ray.tasks import get_task
 
 SPIDER, MMLU = get_task("spider"), get_task("mmlu")
 

@@ -10,8 +10,8 @@ from tradeoff_ray.infer.serving import serve_rows, spread
 from tests.unit.infer.helpers import task_rows, tiny_data
 from tradeoff_ray.infer.shared import evaluate_labels
 from tradeoff_ray.records import read_jsonl
-from tradeoff_ray.tasks import get_task
 from tradeoff_ray.score_options import SqlScoringOptions
+from tradeoff_ray.tasks import get_task
 
 
 def _base_rows(cfg, spider, mmlu, tokenizer):
