@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig
+from tradeoff_ray.config import ExperimentConfig, cache_root
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.infer.stages import EngineSpec
 from tradeoff_ray.records import GOLD
@@ -72,7 +72,6 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
             raise UserError(f"label '{GOLD}' scores each task's reference outputs; it takes no adapter")
         return gold_plan()
     from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir, weights_hash
-    from tradeoff_ray.config import cache_root
     from tradeoff_ray.models import resolve_model
 
     engine, reason = select_engine(cfg.eval)

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from tradeoff_ray.config import ExperimentConfig
+from tradeoff_ray.config import ExperimentConfig, cache_root
 from tradeoff_ray.infer import stages
 from tradeoff_ray.infer.pipeline import (PARTIAL, SCORER_BATCH, evaluate, label_rows, label_summary, load_data,
                                          progress_line, write_task)
@@ -135,7 +135,6 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
 
 def merged_spec(cfg: ExperimentConfig, adapter: Path | None) -> EngineSpec:
     """An engine over the base with `adapter` merged in (cached), serving no adapters."""
-    from tradeoff_ray.config import cache_root
     from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
