@@ -146,12 +146,11 @@ def trial_path(run_dir: Path, trial_id: str) -> Path:
 
 
 
-def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str, data: dict[str, Any]) -> None:
+def _trial(params: dict[str, Any], *, cfg: ExperimentConfig, run_dir: str, data: dict[str, Any]) -> None:
     import ray.tune
 
     from tradeoff_ray.train.ray_train import train_variant
 
-    cfg = ExperimentConfig.model_validate(cfg_json)
     trial_id = ray.tune.get_context().get_trial_id()
     variant = trial_variant(cfg.tune.base, params, name=trial_name(trial_id))
     trial_dir = trial_path(Path(run_dir), trial_id)
@@ -273,8 +272,7 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | Non
         # a SearchGenerator takes its concurrency limit itself (Tune ignores TuneConfig's for it)
         search_alg = BasicVariantGenerator(random_state=base.seed, max_concurrent=t.max_concurrent_trials)
         limit = None
-    trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
-                                         data=data)
+    trainable = ray.tune.with_parameters(_trial, cfg=cfg, run_dir=str(run_dir), data=data)
     # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
     # (Tune refuses an all-zero request, hence a token 0.01 CPU.)
     trainable = ray.tune.with_resources(trainable, {"cpu": TRIAL_DRIVER_CPUS})
