@@ -75,12 +75,13 @@ def source_loop(model_path: str, rows: list[dict], *, batch: int, max_new_tokens
 
     from tradeoff_ray.infer.hf_engine import resolve_device_dtype
     from tradeoff_ray.score.sql_score import SqlScorer
+    from tradeoff_ray.score_options import SqlScoringOptions
 
     device, dtype = resolve_device_dtype("auto")
     tok = AutoTokenizer.from_pretrained(model_path, padding_side="left")
     tok.pad_token = tok.pad_token or tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device).eval()
-    scorer = SqlScorer(timeout_s=timeout_s)
+    scorer = SqlScorer(SqlScoringOptions(timeout_s=timeout_s))
     t0 = time.perf_counter()
     ex = []
     for i in range(0, len(rows), batch):

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import typer
 
 from tradeoff_ray.errors import UserError
+from tradeoff_ray.score_options import SqlScoringOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -107,14 +108,15 @@ def score_sql(
     spider_dir: Path = typer.Option(..., help="Spider root holding database/<db_id>/<db_id>.sqlite."),
     predictions: Path = typer.Option(..., help="JSON list or JSONL of records with db_id, gold and prediction."),
     out: Optional[Path] = typer.Option(None, help="Write scored JSONL here (default: <predictions>.scored.jsonl)."),
-    keep_distinct: bool = typer.Option(False, help="Keep DISTINCT when comparing (official evaluator drops it)."),
-    timeout: float = typer.Option(10.0, help="Per-query timeout in seconds."),
+    keep_distinct: bool = typer.Option(SqlScoringOptions.keep_distinct, help=SqlScoringOptions.help("keep_distinct")),
+    timeout: float = typer.Option(SqlScoringOptions.timeout_s, help=SqlScoringOptions.help("timeout_s")),
+    max_rows: int = typer.Option(SqlScoringOptions.max_rows, help=SqlScoringOptions.help("max_rows")),
     workers: int = typer.Option(0, help="Parallel worker processes (0 = one per core)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
 ) -> None:
     """Re-score an existing predictions file with Spider execution accuracy."""
     _call("score_sql", spider_dir=spider_dir, predictions=predictions, out=out, keep_distinct=keep_distinct,
-          timeout=timeout, workers=workers, force=force)
+          timeout=timeout, max_rows=max_rows, workers=workers, force=force)
 
 
 def main() -> None:  # pragma: no cover - console entry alias

@@ -10,6 +10,7 @@ import copy
 import difflib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,11 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tradeoff_ray.errors import UserError
+from tradeoff_ray.score_options import SqlScoringOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "quickstart.yaml"
 BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+CACHE_ENV = "TRADEOFF_RAY_CACHE"  # the cache folder when model.cache_dir is unset (see cache_root)
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -47,8 +50,18 @@ class ModelConfig(_Section):
         "auto", description="Weights dtype. auto = float32 on CPU (about 4x faster than bf16 there), bfloat16 on GPU."
     )
     cache_dir: str | None = Field(
-        None, description="Where converted/merged models are cached. Default ~/.cache/tradeoff_ray."
+        None, description=f"Where converted GGUF models, merged adapters and the built-in demo data are cached. "
+        f"Unset = ${CACHE_ENV} if set, else ~/.cache/tradeoff_ray. On a cluster: storage every node reads.",
     )
+
+
+def cache_root(model: ModelConfig | None = None) -> Path:
+    """The cache folder: `model.cache_dir`, else $TRADEOFF_RAY_CACHE, else ~/.cache/tradeoff_ray.
+
+    Converted models, merged adapters and the demo data all live under it, so one setting moves them all.
+    """
+    root = (model.cache_dir if model is not None else None) or os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "tradeoff_ray"
 
 
 class DataConfig(_Section):
@@ -239,9 +252,7 @@ class TuneConfig(_Section):
     evaluate_trials: bool = Field(True, description="Score each finished trial's adapter (EX and MMLU).")
 
     @model_validator(mode="after")
-    def _base_when_enabled(self) -> "TuneConfig":
-        if self.enabled and self.base is None:
-            raise ValueError("tune.enabled needs tune.base (the settings trials start from)")
+    def _known_settings(self) -> "TuneConfig":
         allowed = set(LoraVariant.model_fields) | {"alpha_over_r"}
         bad = sorted(set(self.space) - allowed)
         if bad:
@@ -255,6 +266,10 @@ class VllmConfig(_Section):
     max_lora_rank: int = Field(64, ge=1, description="Largest LoRA r the engine accepts (eval.adapters=lora); an "
                                "adapter with a larger r is an error naming this key.")
     enforce_eager: bool = Field(False, description="Skip CUDA graph capture (faster start, slower decode).")
+
+
+# eval.<key> -> the SqlScoringOptions field it sets.
+SQL_SCORING_FIELDS = {"sql_timeout_s": "timeout_s", "max_rows": "max_rows", "keep_distinct": "keep_distinct"}
 
 
 class EvalConfig(_Section):
@@ -282,9 +297,10 @@ class EvalConfig(_Section):
     gsm8k_max_new_tokens: int = Field(256, ge=16, description="Generation budget for one GSM8K solution "
                                       "(a worked solution runs 100-200 tokens).")
     mmlu_chat_template: bool = Field(False, description="Wrap MMLU prompts in the chat template (harness: off).")
-    sql_timeout_s: float = Field(10.0, gt=0, le=600, description="Per-query execution timeout (progress handler).")
-    max_rows: int = Field(100_000, ge=1, description="Rows fetched per query at most (more = truncated).")
-    keep_distinct: bool = Field(False, description="Keep DISTINCT when comparing (official evaluator drops it).")
+    sql_timeout_s: float = Field(SqlScoringOptions.timeout_s, gt=0, le=600,
+                                 description=SqlScoringOptions.help("timeout_s"))
+    max_rows: int = Field(SqlScoringOptions.max_rows, ge=1, description=SqlScoringOptions.help("max_rows"))
+    keep_distinct: bool = Field(SqlScoringOptions.keep_distinct, description=SqlScoringOptions.help("keep_distinct"))
     evaluate_checkpoints: bool = Field(False, description="Also score every saved checkpoint (learning curves).")
     generation_actors: int = Field(1, ge=1, description="Generation/log-likelihood actors (one per GPU on GPU).")
     scorer_actors: int = Field(1, ge=1, description="SQLite scorer actors (CPU).")
@@ -292,6 +308,11 @@ class EvalConfig(_Section):
     gpus_per_generation_actor: float = Field(1, ge=0, description="Used only when the engine runs on GPU.")
     cpus_per_scorer_actor: float = Field(0.5, gt=0)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
+
+    @property
+    def sql_scoring(self) -> SqlScoringOptions:
+        """The SQL scoring options these settings give (what the Spider scorer takes)."""
+        return SqlScoringOptions(**{option: getattr(self, key) for key, option in SQL_SCORING_FIELDS.items()})
 
 
 class RayConfig(_Section):
@@ -331,6 +352,113 @@ class ExperimentConfig(_Section):
             f"no variant named {name!r}; the config defines {[v.name for v in self.training.variants]}"
         )
 
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> "ExperimentConfig":
+        """Combinations that would otherwise fail only after training, when evaluation or a sweep starts."""
+        problems = self._serving_problems()
+        if self.tune.enabled:
+            problems += self.tune_problems()
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def serves_lora(self) -> bool:
+        """Whether adapters are certainly served unmerged by vLLM (eval.adapters lora, or auto on eval.engine
+        vllm); with engine auto that is decided by the hardware, and the engine checks the rank itself."""
+        ev = self.eval
+        return ev.adapters == "lora" or (ev.adapters == "auto" and ev.engine == "vllm")
+
+    def _serving_problems(self) -> list[str]:
+        ev, problems = self.eval, []
+        if ev.adapters == "lora" and ev.engine == "hf":
+            problems.append("eval.adapters=lora serves adapters unmerged through vLLM multi-LoRA, which "
+                            "eval.engine=hf does not run; set eval.adapters=merged (or auto), or eval.engine=vllm")
+        if ev.engine == "vllm" and ev.gpus_per_generation_actor <= 0:
+            problems.append("eval.engine=vllm needs a GPU per generation actor; set eval.gpus_per_generation_actor "
+                            "to 1 (or a fraction), or eval.engine=hf")
+        if self.serves_lora():
+            limit = ev.vllm.max_lora_rank
+            for v in self.training.variants:
+                if v.method == "lora" and v.r > limit:
+                    problems.append(f"variant {v.name!r} has r={v.r} > eval.vllm.max_lora_rank={limit}, the largest "
+                                    f"rank vLLM serves unmerged; set eval.vllm.max_lora_rank={v.r} (or higher), or "
+                                    "eval.adapters=merged")
+        return problems
+
+    def tune_problems(self) -> list[str]:
+        """What is wrong with the `tune` section for a sweep (checked when tune.enabled, and by `tradeoff-ray
+        tune`): each message names the setting and the fix."""
+        t, problems = self.tune, []
+        if t.base is None:
+            return ["tune needs tune.base: the LoRA settings every trial starts from (a variant mapping)"]
+        if not t.space:
+            problems.append("tune.space is empty: give at least one searched setting, e.g. "
+                            "tune.space.r: {grid: [8, 16]}")
+        if t.search == "grid":
+            sampled = sorted(k for k, d in t.space.items() if d.grid is None)
+            if sampled:
+                problems.append(f"tune.search is grid but {sampled} are sampled (choice/uniform/...); give them as "
+                                "grid: [...] or set tune.search: random")
+        if t.search == "optuna" and not t.evaluate_trials:
+            problems.append("tune.search optuna optimizes every task's accuracy, which needs "
+                            "tune.evaluate_trials: true")
+        if t.scheduler == "asha" and self.data.validation_fraction <= 0:
+            problems.append("tune.scheduler asha stops trials on validation loss, which needs "
+                            "data.validation_fraction > 0")
+        if "alpha" in t.space and "alpha_over_r" in t.space:
+            problems.append("tune.space sets both alpha and alpha_over_r; search one of them")
+        top = _max_rank(t)
+        if t.evaluate_trials and self.serves_lora() and top > self.eval.vllm.max_lora_rank:
+            problems.append(f"tune reaches LoRA rank r={top} (tune.base.r or tune.space.r) > "
+                            f"eval.vllm.max_lora_rank={self.eval.vllm.max_lora_rank}; set eval.vllm.max_lora_rank="
+                            f"{top} (or higher), lower tune.space.r, or set eval.adapters=merged")
+        return problems
+
+
+def _max_rank(t: TuneConfig) -> int:
+    """The largest LoRA r a sweep can train: tune.base.r, or the top of tune.space.r."""
+    base = t.base.r if t.base is not None and t.base.method == "lora" else 0
+    dim = t.space.get("r")
+    if dim is None:
+        return base
+    values = dim.grid or dim.choice
+    if values is not None:
+        return max(int(v) for v in values)
+    bounds = dim.randint or dim.uniform or dim.loguniform
+    return int(round(bounds[1]))  # randint's upper bound is inclusive here; sampled floats are rounded
+
+
+# Settings that decide where and how fast a run executes, where it writes and what it keeps — never a number it
+# reports. Stage cache keys, the config summary (metrics.json, the report) and the Tune trials table leave them
+# out (`result_settings`), so changing one reuses every cached stage. Dotted paths from the top of the config.
+RUNTIME_ONLY = frozenset({
+    "name", "output_dir",  # where the run directory goes
+    "model.cache_dir",  # where converted models, merges and the demo data are kept
+    # Placement and resources. The device follows the cluster (use_gpu: auto), so the settings cannot key it.
+    "training.use_gpu", "training.cpus_per_worker", "training.gpus_per_worker", "training.torch_threads",
+    "training.checkpoints_to_keep", "training.max_failures",
+    "eval.batch_size", "eval.generation_actors", "eval.scorer_actors", "eval.cpus_per_generation_actor",
+    "eval.gpus_per_generation_actor", "eval.cpus_per_scorer_actor",
+    "eval.evaluate_checkpoints",  # adds checkpoint evaluations; changes no other stage
+    "ray.address", "ray.num_cpus", "ray.storage_path",
+})
+
+
+def result_settings(settings: Any, path: str = "") -> Any:
+    """`settings` (a JSON dump of the config, or of the part at dotted `path`, e.g. 'eval') without the
+    RUNTIME_ONLY fields: what a stage's cache key and the config summary use. List items share their
+    list's path ('training.variants.r')."""
+    if isinstance(settings, list):
+        return [result_settings(item, path) for item in settings]
+    if not isinstance(settings, dict):
+        return settings
+    out = {}
+    for key, value in settings.items():
+        here = f"{path}.{key}" if path else key
+        if here not in RUNTIME_ONLY:
+            out[key] = result_settings(value, here)
+    return out
+
 
 def _format_error(err: ValidationError, source: str) -> str:
     lines = []
@@ -347,8 +475,8 @@ def _format_error(err: ValidationError, source: str) -> str:
             lines.append(f"'{key}': {e['msg'].replace('Input should be', 'must be')} (got {e['input']!r})")
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
-            lines.append(f"'{key}': {msg}{got}")
+            got = "" if e["type"] == "missing" or isinstance(e["input"], dict) else f" (got {e['input']!r})"
+            lines.append(f"{msg}" if not e["loc"] else f"'{key}': {msg}{got}")
     head = f"invalid config {source}: " if len(lines) == 1 else f"invalid config {source}:\n  "
     return head + "\n  ".join(lines)
 

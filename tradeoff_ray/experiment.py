@@ -10,7 +10,7 @@ the report lists it as diverged and the other variants go on. Its train stage is
 Each stage's key hashes exactly the inputs that change its outputs (model weights, adapter
 weights, the settings of its config section, the data manifests and the contents of every data
 file), so a rerun, a resumed run, or a new run that changes only one variant recomputes only what
-changed (see `stages.py`).
+changed (see `stage_cache.py`).
 """
 from __future__ import annotations
 
@@ -19,23 +19,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant
+from tradeoff_ray.config import SQL_SCORING_FIELDS, ExperimentConfig, LoraVariant, result_settings
 from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
 from tradeoff_ray.progress import log as _log
 from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, write_json
-from tradeoff_ray.stages import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
+from tradeoff_ray.stage_cache import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
 from tradeoff_ray.train.ray_train import weights_dirname
 
-# Settings that change only how fast evaluation runs, not what it produces.
-_EVAL_RESOURCE_FIELDS = {"generation_actors", "scorer_actors", "cpus_per_generation_actor",
-                         "gpus_per_generation_actor", "cpus_per_scorer_actor", "evaluate_checkpoints", "batch_size"}
-
-
 def eval_settings(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The parts of the config that determine evaluation outputs."""
-    ev = {k: v for k, v in cfg.eval.model_dump(mode="json").items() if k not in _EVAL_RESOURCE_FIELDS}
-    return {"eval": ev, "prompt": cfg.prompt.model_dump(mode="json")}
+    """The parts of the config that determine evaluation outputs (RUNTIME_ONLY fields left out)."""
+    return {"eval": result_settings(cfg.eval.model_dump(mode="json"), "eval"),
+            "prompt": result_settings(cfg.prompt.model_dump(mode="json"), "prompt")}
 
 
 def data_cache_key(cfg: ExperimentConfig, data: dict[str, Any], items: dict[str, list]) -> str:
@@ -45,7 +40,7 @@ def data_cache_key(cfg: ExperimentConfig, data: dict[str, Any], items: dict[str,
     from tradeoff_ray.tasks.base import item_id
 
     return stable_hash(sorted((name, data[name].source, [item_id(x) for x in items[name]]) for name in items),
-                       cfg.data.model_dump(mode="json"),
+                       result_settings(cfg.data.model_dump(mode="json"), "data"),
                        files_digest(sorted({p for name in items for p in data[name].files})))
 
 
@@ -58,7 +53,8 @@ def train_data_key(cfg: ExperimentConfig, spider: Any) -> str:
     training and validation examples (not which dev or MMLU questions are scored)."""
     from tradeoff_ray.data.spider import spider_files
 
-    settings = {k: v for k, v in cfg.data.model_dump(mode="json").items() if k not in _EVAL_DATA_FIELDS}
+    settings = {k: v for k, v in result_settings(cfg.data.model_dump(mode="json"), "data").items()
+                if k not in _EVAL_DATA_FIELDS}
     return stable_hash(spider.source, settings, files_digest(spider_files(spider)))
 
 
@@ -302,15 +298,14 @@ class Experiment:
             weights = adapter_digest(adapter)
         settings = eval_settings(self.cfg)
         if label == GOLD:  # the gold check does not depend on the model or the generation settings
-            settings = {k: settings["eval"][k] for k in ("sql_timeout_s", "max_rows", "keep_distinct")}
+            settings = {k: settings["eval"][k] for k in SQL_SCORING_FIELDS}
         key = stable_hash(self.data_key, self.model_key if label != GOLD else "", weights, settings, tasks)
         return Stage(f"eval-{label}", key)
 
     def _train_stage_id(self, variant: LoraVariant) -> Stage:
-        train_settings = {k: v for k, v in self.cfg.training.model_dump(mode="json").items() if k != "variants"}
+        training = result_settings(self.cfg.training.model_dump(mode="json", exclude={"variants"}), "training")
         key = stable_hash(train_data_key(self.cfg, self.spider), self.model_key, variant.model_dump(mode="json"),
-                          self.cfg.prompt.model_dump(mode="json"),
-                          {k: train_settings[k] for k in ("num_workers",)})
+                          result_settings(self.cfg.prompt.model_dump(mode="json"), "prompt"), training)
         return Stage(f"train-{variant.name}", key)
 
     def _train_stage(self, variant: LoraVariant) -> dict[str, Any]:
@@ -351,8 +346,8 @@ class Experiment:
     def _tune_stage(self) -> None:
         from tradeoff_ray.sweep import run_tune
 
-        key = stable_hash(self.data_key, self.model_key, self.cfg.tune.model_dump(mode="json"),
-                          eval_settings(self.cfg))
+        tune = result_settings(self.cfg.tune.model_dump(mode="json"), "tune")
+        key = stable_hash(self.data_key, self.model_key, tune, eval_settings(self.cfg))
         stage = Stage("tune", key)
         entry, _ = self._timed("tune (Ray Tune sweep)", stage, "tune",
                                lambda e: {"trials": str(run_tune(self.cfg, run_dir=e))})

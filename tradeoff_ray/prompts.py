@@ -14,7 +14,6 @@ then the problem; greedy generation read by `score.gsm8k_score`.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any, Sequence
 
 from tradeoff_ray.config import PromptConfig
@@ -146,11 +145,3 @@ def gsm8k_prompt(tokenizer: Any, question: str, exemplars: Sequence[tuple[str, s
 def prompt_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-
-_WS = re.compile(r"\s+")
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """Whitespace-collapsed, truncated text for tables and logs."""
-    text = _WS.sub(" ", text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from tradeoff_ray.config import ConfigError, ExperimentConfig, config_from_dict
+from tradeoff_ray.config import ConfigError, ExperimentConfig, cache_root, config_from_dict
 from tradeoff_ray.errors import UserError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def check_inputs(cfg: ExperimentConfig, *, training: bool = False) -> dict[str, "TaskData"]:
     """Check the Ray address, load every configured task's data (and Spider's when `training`), select
     their items and resolve the model: a bad input fails in seconds. Returns task name -> data."""
-    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.models import resolve_model
     from tradeoff_ray.ray_session import check_target
     from tradeoff_ray.tasks import configured_tasks, get_task
 

@@ -25,17 +25,15 @@ import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig
+from tradeoff_ray.config import ExperimentConfig, LoraVariant, SearchDim, TuneConfig, result_settings
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.train.health import DIVERGED, TrainingDiverged
 
 LIST_SEP = ","  # list-valued settings (target_modules) travel as "q_proj,v_proj": Optuna needs scalars
 PG_FILE = "ray_train_placement_group.txt"  # written by the trial's first Train worker (see _FreeStoppedTrials)
 TRIAL_DRIVER_CPUS = 0.01  # the trial function waits on Ray Train and Ray Data; it computes nothing itself
-SETTING_COLUMNS = ("r", "alpha", "alpha_over_r", "dropout", "learning_rate", "max_steps", "num_epochs",
-                   "target_modules", "quantization")
 
 
 # ---------------------------------------------------------------- search space (pure)
@@ -46,27 +44,12 @@ def _encode(value: Any) -> Any:
 
 
 def check_tune_config(cfg: ExperimentConfig) -> TuneConfig:
-    """Settings that only fail later (after minutes of training) are refused here, with the fix."""
-    t = cfg.tune
-    if t.base is None:
-        raise UserError("tune needs tune.base: the LoRA settings every trial starts from (a variant mapping)")
-    if not t.space:
-        raise UserError("tune.space is empty: give at least one searched setting, e.g. "
-                        "tune.space.r: {grid: [8, 16]}")
-    if t.search == "grid":
-        sampled = sorted(k for k, d in t.space.items() if d.grid is None)
-        if sampled:
-            raise UserError(f"tune.search is grid but {sampled} are sampled (choice/uniform/...); give them as "
-                            "grid: [...] or set tune.search: random")
-    if t.search == "optuna" and not t.evaluate_trials:
-        raise UserError("tune.search optuna optimizes Spider EX and MMLU accuracy, which need "
-                        "tune.evaluate_trials: true")
-    if t.scheduler == "asha" and cfg.data.validation_fraction <= 0:
-        raise UserError("tune.scheduler asha stops trials on validation loss, which needs "
-                        "data.validation_fraction > 0")
-    if "alpha" in t.space and "alpha_over_r" in t.space:
-        raise UserError("tune.space sets both alpha and alpha_over_r; search one of them")
-    return t
+    """The tune section, or a UserError listing what a sweep would fail on (`ExperimentConfig.tune_problems`,
+    which the config also checks on load when tune.enabled); `tradeoff-ray tune` runs without tune.enabled."""
+    problems = cfg.tune_problems()
+    if problems:
+        raise UserError("invalid tune settings: " + "\n  ".join(problems))
+    return cfg.tune
 
 
 def search_space(t: TuneConfig) -> dict[str, Any]:
@@ -163,12 +146,11 @@ def trial_path(run_dir: Path, trial_id: str) -> Path:
 
 
 
-def _trial(params: dict[str, Any], *, cfg_json: dict[str, Any], run_dir: str, data: dict[str, Any]) -> None:
+def _trial(params: dict[str, Any], *, cfg: ExperimentConfig, run_dir: str, data: dict[str, Any]) -> None:
     import ray.tune
 
     from tradeoff_ray.train.ray_train import train_variant
 
-    cfg = ExperimentConfig.model_validate(cfg_json)
     trial_id = ray.tune.get_context().get_trial_id()
     variant = trial_variant(cfg.tune.base, params, name=trial_name(trial_id))
     trial_dir = trial_path(Path(run_dir), trial_id)
@@ -290,8 +272,7 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | Non
         # a SearchGenerator takes its concurrency limit itself (Tune ignores TuneConfig's for it)
         search_alg = BasicVariantGenerator(random_state=base.seed, max_concurrent=t.max_concurrent_trials)
         limit = None
-    trainable = ray.tune.with_parameters(_trial, cfg_json=cfg.model_dump(mode="json"), run_dir=str(run_dir),
-                                         data=data)
+    trainable = ray.tune.with_parameters(_trial, cfg=cfg, run_dir=str(run_dir), data=data)
     # The trial only drives: its TorchTrainer worker and the evaluation actors reserve their own CPUs/GPUs.
     # (Tune refuses an all-zero request, hence a token 0.01 CPU.)
     trainable = ray.tune.with_resources(trainable, {"cpu": TRIAL_DRIVER_CPUS})
@@ -329,6 +310,14 @@ def check_tune_hardware(cfg: ExperimentConfig) -> None:
 # ---------------------------------------------------------------- the trials table
 
 
+def setting_columns(keys: Iterable[str]) -> list[str]:
+    """The trial settings the table shows: the searched ones among `keys`, in LoraVariant's field order
+    (alpha_over_r after them), leaving out RUNTIME_ONLY ones."""
+    order = [*LoraVariant.model_fields, "alpha_over_r"]
+    shown = result_settings({k: None for k in order if k in set(keys)}, "training.variants")
+    return list(shown)
+
+
 def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
     """One dict per trial of a ResultGrid: settings, metrics, adapter, status, pareto flag."""
     rows = []
@@ -336,9 +325,8 @@ def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
         config = dict(result.config or {})
         metrics = dict(result.metrics or {})
         row: dict[str, Any] = {"trial_id": metrics.get("trial_id") or Path(str(result.path)).name}
-        for key in SETTING_COLUMNS:
-            if key in config:
-                row[key] = config[key]
+        for key in setting_columns(config):
+            row[key] = config[key]
         for key in ("eval_loss", "train_loss", *goals, "steps", "train_seconds", "over_length_dropped"):
             row[key] = metrics.get(key)
         row["adapter_dir"] = metrics.get("adapter_dir")
@@ -383,7 +371,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def format_trials(rows: list[dict[str, Any]], goals: Sequence[str]) -> str:
     """A plain-text table of the trials, Pareto-optimal ones marked with *."""
-    keys = [k for k in SETTING_COLUMNS if any(k in r for r in rows)]
+    keys = setting_columns({k for r in rows for k in r})
     head = ["", "trial", *keys, "eval_loss", *goals, "status"]
     body = [["*" if r.get("pareto") else "", r["trial_id"], *(_fmt(r.get(k)) for k in keys),
              _fmt(r.get("eval_loss")), *(_fmt(r.get(g)) for g in goals), r["status"]]

@@ -16,6 +16,7 @@ import pytest
 
 from tradeoff_ray.score.sql_exec import ReadOnlyDatabase
 from tradeoff_ray.score.sql_score import score_prediction
+from tradeoff_ray.score_options import SqlScoringOptions
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +92,8 @@ def _run_suite(db_path: Path, table: str) -> None:
         assert db.execute(f"SELECT count(*) FROM {table}").ok  # still usable afterwards
     for sql in queries:  # the same through the whole scoring path
         start = time.monotonic()
-        verdict = score_prediction(db_path, f"SELECT count(*) FROM {table}", sql, timeout_s=TIMEOUT_S,
-                                   max_rows=10_000)
+        verdict = score_prediction(db_path, f"SELECT count(*) FROM {table}", sql,
+                                   options=SqlScoringOptions(timeout_s=TIMEOUT_S, max_rows=10_000))
         assert time.monotonic() - start < 2 * TIMEOUT_S + 1, sql
         assert verdict.ex == 0, sql
     assert _sha256(db_path) == before_hash

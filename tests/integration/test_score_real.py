@@ -13,6 +13,7 @@ from tradeoff_ray.records import read_jsonl
 from tradeoff_ray.score.hardness import hardness
 from tradeoff_ray.score.sql_batch import make_task, score_tasks
 from tradeoff_ray.score.sql_extract import extract_sql
+from tradeoff_ray.score_options import SqlScoringOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]
 
@@ -26,7 +27,7 @@ def dev(spider_dir) -> list[dict]:
 def test_gold_vs_gold_is_100_percent_on_every_executable_question(spider_dir, dev, keep_distinct):
     tasks = [make_task(i, {"db_id": e["db_id"], "query": e["query"], "pred": e["query"]}, spider_dir)
              for i, e in enumerate(dev)]
-    results = score_tasks(tasks, workers=2, keep_distinct=keep_distinct)
+    results = score_tasks(tasks, options=SqlScoringOptions(keep_distinct=keep_distinct), workers=2)
     outcomes = Counter(r["error"] for r in results.values())
     assert outcomes == {"ok": 972, "missing_db": 62}, outcomes
     assert all(results[i]["ex"] == 1 for i, e in enumerate(dev) if e["db_id"] != "wta_1")

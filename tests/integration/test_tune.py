@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.infer.helpers import tiny_data
 from tests.unit.train.tiny_spider import make_tiny_spider
-from tradeoff_ray.config import ExperimentConfig
+from tradeoff_ray.config import ExperimentConfig, cache_root
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def test_grid_sweep_writes_both_objectives_and_the_pareto_front(local_ray, tiny_
               "search": "grid"},
     )
     spider = make_tiny_spider(tmp_path / "spider")
-    mmlu = load_mmlu(cfg.data)
+    mmlu = load_mmlu(cfg.data, cache=cache_root(cfg.model))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     csv = run_tune(cfg, run_dir=run_dir, data=tiny_data(spider, mmlu))

@@ -111,3 +111,77 @@ def test_unreadable_configs_get_one_clear_error(tmp_path: Path) -> None:
     empty.write_text("# nothing here\n")
     with pytest.raises(ConfigError, match="is empty"):
         load_config(empty)
+
+
+def test_cache_root_prefers_model_cache_dir_then_the_env_var(tmp_path: Path, monkeypatch) -> None:
+    from tradeoff_ray.config import cache_root
+
+    monkeypatch.delenv("TRADEOFF_RAY_CACHE", raising=False)
+    assert cache_root() == Path.home() / ".cache" / "tradeoff_ray"
+    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"
+    cfg = load_config(None, [f"model.cache_dir={tmp_path / 'mine'}"])
+    assert cache_root(cfg.model) == tmp_path / "mine"
+
+
+def test_every_runtime_only_path_names_a_config_field() -> None:
+    """A misspelt RUNTIME_ONLY entry would silently mark nothing."""
+    from tradeoff_ray.config import RUNTIME_ONLY, _model_at
+
+    for path in RUNTIME_ONLY:
+        *parents, field = path.split(".")
+        model = _model_at(ExperimentConfig, tuple(parents))
+        assert model is not None and field in model.model_fields, path
+
+
+LORA_R32 = ["training.variants=[{name: big, r: 32, alpha: 64, max_steps: 2}]"]
+
+
+@pytest.mark.parametrize("serving", [["eval.adapters=lora"], ["eval.engine=vllm"]])
+def test_lora_rank_above_the_served_limit_is_refused_on_load(serving: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"variant 'big' has r=32 > eval.vllm.max_lora_rank=16.*"
+                                          r"set eval.vllm.max_lora_rank=32"):
+        load_config(None, [*LORA_R32, *serving, "eval.vllm.max_lora_rank=16"])
+
+
+def test_lora_rank_limit_applies_only_where_adapters_are_served_unmerged() -> None:
+    for ok in (["eval.adapters=merged"], ["eval.engine=auto"], ["eval.engine=hf"], ["eval.vllm.max_lora_rank=32"]):
+        load_config(None, [*LORA_R32, "eval.vllm.max_lora_rank=16", *ok])
+    full = ["training.variants=[{name: all, method: full, r: 256, max_steps: 2}]", "eval.adapters=lora"]
+    load_config(None, [*full, "eval.vllm.max_lora_rank=16"])  # a full fine-tune has no LoRA rank
+
+
+def test_lora_serving_on_the_hf_engine_is_refused_on_load() -> None:
+    with pytest.raises(ConfigError, match="eval.adapters=lora .* eval.engine=hf .*set eval.adapters=merged"):
+        load_config(None, ["eval.adapters=lora", "eval.engine=hf"])
+
+
+def test_vllm_without_a_gpu_per_actor_is_refused_on_load() -> None:
+    with pytest.raises(ConfigError, match="set eval.gpus_per_generation_actor"):
+        load_config(None, ["eval.engine=vllm", "eval.gpus_per_generation_actor=0"])
+
+
+@pytest.mark.parametrize("space,top", [("{grid: [8, 128]}", 128), ("{randint: [4, 96]}", 96),
+                                       ("{choice: [8, 80]}", 80)])
+def test_tune_ranks_above_the_served_limit_are_refused_on_load(space: str, top: int) -> None:
+    sweep = ["tune.enabled=true", "tune.base={name: s, r: 8, max_steps: 2}", f"tune.space.r={space}",
+             "tune.search=random", "eval.engine=vllm"]
+    with pytest.raises(ConfigError, match=rf"tune reaches LoRA rank r={top} .*max_lora_rank=64"):
+        load_config(None, sweep)
+    load_config(None, [*sweep, "eval.adapters=merged"])
+    load_config(None, [*sweep, f"eval.vllm.max_lora_rank={top}"])
+
+
+def test_enabled_tune_settings_are_checked_on_load_with_every_problem_listed() -> None:
+    bad = ["tune.enabled=true", "tune.base={name: s, r: 8, max_steps: 2}", "tune.space.r={choice: [4, 8]}",
+           "tune.scheduler=asha", "data.validation_fraction=0"]
+    with pytest.raises(ConfigError) as err:
+        load_config(None, bad)
+    message = str(err.value)
+    assert "set tune.search: random" in message and "data.validation_fraction > 0" in message
+    assert "(got" not in message and "'model'" not in message  # the problems, not a dump of the config
+
+
+def test_enabled_tune_without_a_base_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="tune needs tune.base"):
+        load_config(None, ["tune.enabled=true"])

@@ -12,7 +12,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tradeoff_ray"
 LAYERS = [
-    ("base", ("config", "errors", "records", "stats", "progress", "storage", "stage_cache", "stages", "ray_session")),
+    ("base", ("config", "errors", "records", "stats", "progress", "storage", "stage_cache", "score_options",
+              "ray_session")),
     ("data", ("data", "models")),
     ("prompts", ("prompts",)),
     ("score", ("score",)),

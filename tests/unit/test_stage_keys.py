@@ -49,3 +49,32 @@ def test_data_key_changes_when_any_file_is_edited_in_place(tmp_path):
     _keep_times(csv, lambda: csv.write_text(csv.read_text().replace("one, two", "one, t0o")))
     keys.append(_key(cfg))
     assert len(set(keys)) == 4
+
+
+def test_runtime_only_settings_keep_every_key_and_result_settings_change_them():
+    """Moving a run to more actors, another output dir or cluster reuses its cached stages; a setting that
+    changes the numbers does not."""
+    from tradeoff_ray.experiment import eval_settings
+
+    base = load_config(None, [])
+    moved = load_config(None, ["eval.scorer_actors=4", "eval.batch_size=8", "output_dir=/elsewhere",
+                               "ray.address=ray://head:10001", "training.torch_threads=3"])
+    assert eval_settings(moved) == eval_settings(base)
+    changed = load_config(None, ["eval.max_new_tokens=64"])
+    assert eval_settings(changed) != eval_settings(base)
+    assert "scorer_actors" not in eval_settings(base)["eval"] and "max_rows" in eval_settings(base)["eval"]
+
+
+def test_config_summary_and_trials_table_leave_out_runtime_only_settings():
+    from tradeoff_ray.analyze.metrics import config_summary
+    from tradeoff_ray.config import RUNTIME_ONLY
+    from tradeoff_ray.sweep import setting_columns
+
+    cfg = load_config(None, [])
+    summary = config_summary(cfg.model_dump(mode="json"))
+    for path in RUNTIME_ONLY:
+        section, _, key = path.partition(".")
+        assert key not in (summary.get(section) or {}) if key else section not in summary, path
+    assert summary["eval"]["sql_timeout_s"] == cfg.eval.sql_timeout_s and summary["model"]["dtype"] == "auto"
+    assert setting_columns({"alpha_over_r", "per_device_batch_size", "r", "trial_id"}) == \
+        ["r", "per_device_batch_size", "alpha_over_r"]

@@ -49,6 +49,7 @@ from tradeoff_ray.analyze.failures import error_summary
 from tradeoff_ray.analyze.load import RunData, label_kind, load_run
 from tradeoff_ray.analyze.seeds import seed_summary
 from tradeoff_ray.analyze.tradeoff import N_BOOT, adjust_for_multiple_comparisons, compare, label_summary, tradeoff_points
+from tradeoff_ray.config import result_settings
 from tradeoff_ray.records import BASELINE, GOLD, write_json
 from tradeoff_ray.tasks import TARGET
 
@@ -110,24 +111,20 @@ def _spider_exclusions(run: RunData, ref: str | None, manifest: dict) -> dict[st
 
 
 def config_summary(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings a reader needs to interpret the numbers (the full config is config.yaml)."""
-    model, prompt, ev = config.get("model") or {}, config.get("prompt") or {}, config.get("eval") or {}
-    variants = []
-    for v in (config.get("training") or {}).get("variants") or []:
-        if isinstance(v, dict):
-            variants.append({k: v.get(k) for k in ("name", "method", "r", "alpha", "dropout", "learning_rate", "max_steps",
-                                                   "num_epochs", "quantization", "per_device_batch_size",
-                                                   "gradient_accumulation_steps", "save_steps", "target_modules")})
-    tune = config.get("tune") or {}
+    """The settings that decide the numbers: the run's config.yaml without its RUNTIME_ONLY fields (where and
+    how fast it ran), with the variants as their own list."""
+    kept = result_settings(config)
+    training = dict(kept.get("training") or {})
+    variants = [v for v in training.pop("variants", None) or [] if isinstance(v, dict)]
+    tune = kept.get("tune") or {}
     return {
-        "model": {k: model.get(k) for k in ("name", "revision", "dtype")},
-        "prompt": {k: prompt.get(k) for k in ("foreign_keys", "sample_rows", "schema_source", "use_chat_template")},
-        "eval": {k: ev.get(k) for k in ("tasks", "engine", "mmlu_mode", "mmlu_shots", "max_new_tokens",
-                                        "keep_distinct", "sql_timeout_s", "mmlu_chat_template", "gsm8k_shots",
-                                        "gsm8k_max_new_tokens")},
+        "model": kept.get("model") or {},
+        "data": kept.get("data") or {},
+        "prompt": kept.get("prompt") or {},
+        "eval": kept.get("eval") or {},
+        "training": training,
         "variants": variants,
-        "tune": {"enabled": bool(tune.get("enabled")), "search": tune.get("search"),
-                 "num_samples": tune.get("num_samples")},
+        "tune": {**tune, "enabled": bool(tune.get("enabled"))},
     }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tradeoff_ray.config import ExperimentConfig, config_from_dict, load_config
+from tradeoff_ray.config import ExperimentConfig, cache_root, config_from_dict, load_config
 from tradeoff_ray.data.mmlu import balanced_subset, load_mmlu, write_manifest
 from tradeoff_ray.data.spider import load_spider, missing_databases
 from tradeoff_ray.data.types import CATEGORIES, MmluData, SpiderData
@@ -94,12 +94,12 @@ def main(config: Path | None = None, spider_dir: str | None = None, mmlu_dir: st
     cfg = _with_flags(load_config(config, overrides), spider_dir=spider_dir, mmlu_dir=mmlu_dir, seed=seed,
                       mmlu_per_category=per_category)
     console = Console(width=max(Console().width, 120))
-    spider = load_spider(cfg.data)
+    spider = load_spider(cfg.data, cache=cache_root(cfg.model))
     console.print(f"Text-to-SQL source: {spider.source}")
     console.print(spider_table(spider))
     console.print(f"schemas in tables.json: {_n(len(spider.schemas))}; database files found: "
                   f"{_n(len(spider.db_paths))}\n")
-    mmlu = load_mmlu(cfg.data)
+    mmlu = load_mmlu(cfg.data, cache=cache_root(cfg.model))
     console.print(f"multiple-choice source: {mmlu.source}")
     for table in mmlu_tables(mmlu):
         console.print(table)

@@ -32,6 +32,7 @@ from rich.table import Table
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.records import write_jsonl
 from tradeoff_ray.score.sql_batch import SqlTask, make_task, resolve_workers, score_tasks
+from tradeoff_ray.score_options import SqlScoringOptions
 
 
 def load_records(path: Path) -> list[dict[str, Any]]:
@@ -88,14 +89,22 @@ def check_destination(out: Path, *, force: bool) -> None:
                         "folder") from None
 
 
-def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_distinct: bool = False,
-         timeout: float = 10.0, workers: int = 0, max_rows: int = 100_000, force: bool = False) -> int:
+def scoring_options(*, timeout: float, max_rows: int, keep_distinct: bool) -> SqlScoringOptions:
+    """The scoring options the command's flags give; a UserError naming the flag when one is out of range."""
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UserError(f"--timeout must be a finite number of seconds > 0 (got {timeout})")
+    if max_rows < 1:
+        raise UserError(f"--max-rows must be >= 1 (got {max_rows})")
+    return SqlScoringOptions(timeout_s=timeout, max_rows=max_rows, keep_distinct=keep_distinct)
+
+
+def main(*, spider_dir: Path, predictions: Path, out: Path | None, timeout: float, max_rows: int,
+         keep_distinct: bool, workers: int, force: bool) -> int:
     spider_dir, predictions = Path(spider_dir), Path(predictions)
     if not (spider_dir / "database").is_dir():
         raise UserError(f"no database/ folder under --spider-dir {spider_dir}; pass the Spider root that holds "
                         "database/<db_id>/<db_id>.sqlite")
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise UserError(f"--timeout must be a finite number of seconds > 0 (got {timeout})")
+    options = scoring_options(timeout=timeout, max_rows=max_rows, keep_distinct=keep_distinct)
     if workers < 0:
         raise UserError(f"--workers must be >= 0 (0 = one per core), got {workers}")
     records = load_records(predictions)
@@ -120,8 +129,8 @@ def main(*, spider_dir: Path, predictions: Path, out: Path | None = None, keep_d
                   transient=True) as progress:
         bar = progress.add_task("score", total=len(tasks))
         try:
-            score_tasks(tasks, workers=n_workers, timeout_s=timeout, max_rows=max_rows, keep_distinct=keep_distinct,
-                        on_progress=lambda n: progress.advance(bar, n), into=results)
+            score_tasks(tasks, options=options, workers=n_workers, on_progress=lambda n: progress.advance(bar, n),
+                        into=results)
         except KeyboardInterrupt:
             return _interrupted(records, results, out, console)
     elapsed = time.monotonic() - start

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tradeoff_ray.config import load_config
+from tradeoff_ray.config import cache_root, load_config
 from tradeoff_ray.errors import UserError
 
 
@@ -29,7 +29,7 @@ def main(config: Path | None = None, variant: str | None = None, out: Path | Non
         raise UserError(f"config {config or 'configs/quickstart.yaml'} defines no training.variants; add one "
                         "(name, r, alpha, learning_rate, max_steps) under training.variants")
     check_can_train(cfg, variants)
-    spider = load_spider(cfg.data)
+    spider = load_spider(cfg.data, cache=cache_root(cfg.model))
     run_dir = new_run_dir(cfg, out=out)
     print(f"[train] run dir {run_dir}; {len(variants)} variant(s): {[v.name for v in variants]}; "
           f"{describe_target(cfg.ray)}", flush=True)

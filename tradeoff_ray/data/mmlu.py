@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from tradeoff_ray.config import DataConfig
 from tradeoff_ray.data.mmlu_categories import SUBJECT_CATEGORY
+from tradeoff_ray.data.demo import demo_mmlu_dir, mark_demo_mmlu
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.types import CATEGORIES, LETTERS, McQuestion, MmluData
 from tradeoff_ray.errors import UserError
@@ -29,12 +30,12 @@ HUB_MMLU = "cais/mmlu"
 _HUB_SPLITS = {"dev": "dev", "validation": "val", "test": "test"}
 
 
-def load_mmlu(cfg: DataConfig) -> MmluData:
-    """The set `cfg.mmlu_dir` names: unset = demo, 'hub' = cais/mmlu, else a Hendrycks CSV root."""
+def load_mmlu(cfg: DataConfig, *, cache: Path) -> MmluData:
+    """The set `cfg.mmlu_dir` names: unset = the demo (written under `cache`, `config.cache_root`),
+    'hub' = cais/mmlu, else a Hendrycks CSV root."""
     if cfg.mmlu_dir is None:
-        from tradeoff_ray.data.demo import load_demo_mmlu
-
-        return load_demo_mmlu()
+        root = demo_mmlu_dir(cache)
+        return mark_demo_mmlu(load_mmlu_dir(root), root)
     if cfg.mmlu_dir.strip().lower() == "hub":
         return load_mmlu_hub()
     return load_mmlu_dir(cfg.mmlu_dir)
@@ -200,25 +201,3 @@ def write_manifest(path: str | Path, questions: Sequence[McQuestion], *, meta: d
     rows = ",\n  ".join(json.dumps([q.subject, q.split, q.index]) for q in questions)
     path.write_text(json.dumps(head, indent=1)[:-2] + f',\n "questions": [\n  {rows}\n ]\n}}\n')
     return path
-
-
-def read_manifest(path: str | Path, data: MmluData) -> list[McQuestion]:
-    """The questions a manifest names, looked up in `data` (UserError if any is not there)."""
-    path = Path(path)
-    try:
-        entries = json.loads(path.read_text())["questions"]
-        triples = [(str(s), str(sp), int(i)) for s, sp, i in entries]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise UserError(f"cannot read MMLU manifest {path} ({err}); write one with `tradeoff-ray data --manifest`") \
-            from None
-    out, missing = [], []
-    for subject, split, index in triples:
-        rows = data.splits.get(split, {}).get(subject, [])
-        if 0 <= index < len(rows):
-            out.append(rows[index])
-        else:
-            missing.append(f"{subject}/{split}/{index}")
-    if missing:
-        raise UserError(f"MMLU manifest {path} names {len(missing)} questions not in {data.source} "
-                        f"(first: {missing[:3]}); it was written for another copy of MMLU")
-    return out

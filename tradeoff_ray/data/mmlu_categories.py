@@ -83,11 +83,6 @@ CATEGORY_TITLES: dict[str, str] = {
 }
 
 
-def category_of(subject: str) -> str | None:
-    """The category of an MMLU subject, or None when the subject is not one of the 57."""
-    return SUBJECT_CATEGORY.get(subject)
-
-
 def subjects_of(category: str) -> list[str]:
     """The subjects of one category, sorted."""
     return sorted(s for s, c in SUBJECT_CATEGORY.items() if c == category)

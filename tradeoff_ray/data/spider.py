@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tradeoff_ray.config import DataConfig
+from tradeoff_ray.data.demo import demo_spider_dir, mark_demo_spider
 from tradeoff_ray.data.notices import notice
 from tradeoff_ray.data.schema import schema_from_tables_json
 from tradeoff_ray.data.types import DatabaseSchema, SpiderData, SqlExample, database_file
@@ -32,12 +33,12 @@ HUB_SPIDER = "xlangai/spider"
 TRAIN_FILES = (("train_spider.json", "train_spider_min.json"), ("train_others.json", "train_others_min.json"))
 
 
-def load_spider(cfg: DataConfig) -> SpiderData:
-    """The benchmark `cfg.spider_dir` names: unset = demo, 'hub' = xlangai/spider, else a Spider root."""
+def load_spider(cfg: DataConfig, *, cache: Path) -> SpiderData:
+    """The benchmark `cfg.spider_dir` names: unset = the demo (built under `cache`, `config.cache_root`),
+    'hub' = xlangai/spider, else a Spider root."""
     if cfg.spider_dir is None:
-        from tradeoff_ray.data.demo import load_demo_spider
-
-        return load_demo_spider()
+        root = demo_spider_dir(cache)
+        return mark_demo_spider(load_spider_dir(root), root)
     if cfg.spider_dir.strip().lower() == "hub":
         return load_spider_hub(db_dir=cfg.spider_db_dir)
     return load_spider_dir(cfg.spider_dir, db_dir=cfg.spider_db_dir)
@@ -221,29 +222,3 @@ def split_train_validation(
     n_val = min(len(db_ids) - 1, max(1, round(fraction * len(db_ids))))
     held = set(db_ids[:n_val])
     return [e for e in examples if e.db_id not in held], [e for e in examples if e.db_id in held]
-
-
-def write_example_manifest(path: str | Path, examples: Sequence[SqlExample], *, meta: dict | None = None) -> Path:
-    """Write the ids of `examples` (and db ids, for reading) as JSON so a run can use the same ones."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    head = {"kind": "spider_examples", "meta": meta or {}, "count": len(examples)}
-    rows = ",\n  ".join(json.dumps([e.example_id, e.db_id]) for e in examples)
-    path.write_text(json.dumps(head, indent=1)[:-2] + f',\n "examples": [\n  {rows}\n ]\n}}\n')
-    return path
-
-
-def read_example_manifest(path: str | Path, data: SpiderData) -> list[SqlExample]:
-    """The examples a manifest written by `write_example_manifest` names, looked up in `data`."""
-    path = Path(path)
-    try:
-        payload = json.loads(path.read_text())
-        entries = payload["examples"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise UserError(f"cannot read example manifest {path} ({err}); write it with write_example_manifest") from None
-    by_id = {e.example_id: e for e in data.train + data.dev}
-    missing = [eid for eid, _db in entries if eid not in by_id or by_id[eid].db_id != _db]
-    if missing:
-        raise UserError(f"manifest {path} names {len(missing)} examples not in {data.source} "
-                        f"(first: {missing[:3]}); it was written for another copy of the data")
-    return [by_id[eid] for eid, _db in entries]

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.models import ResolvedModel, save_model_dir
+from tradeoff_ray.models import ResolvedModel, resolve_dtype, save_model_dir
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -112,7 +112,7 @@ def _merge(base: ResolvedModel, adapter: Path, dest: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gpu = torch.cuda.is_available()
-    dtype = torch.bfloat16 if gpu else torch.float32
+    dtype = resolve_dtype("auto", on_gpu=gpu)
     model = AutoModelForCausalLM.from_pretrained(base.path, revision=base.revision, dtype=dtype,
                                                  device_map="cuda" if gpu else None)
     try:

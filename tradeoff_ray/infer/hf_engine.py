@@ -25,18 +25,17 @@ import time
 from typing import Any, Sequence
 
 from tradeoff_ray.infer.engine import Generation, encode_pair, encode_text, truncate_at_stop
+from tradeoff_ray.models import resolve_dtype
 
 MIN_SHARED_PREFIX = 16  # tokens; a shorter common prefix is not worth a separate forward pass
 
 
-def resolve_device_dtype(dtype: str = "auto", device: str | None = None) -> tuple[str, Any]:
-    """('cuda' | 'cpu', torch dtype): auto = bf16 on GPU, fp32 on CPU."""
+def resolve_device_dtype(dtype: str, device: str | None = None) -> tuple[str, Any]:
+    """('cuda' | 'cpu', torch dtype): the GPU when there is one, and `models.resolve_dtype` for it."""
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if dtype == "auto":
-        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return device, getattr(torch, dtype)
+    return device, resolve_dtype(dtype, on_gpu=device.startswith("cuda"))
 
 
 class HfEngine:

@@ -172,7 +172,7 @@ def run_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, task
     preset = plan.engine == PRESET
     ds = ray.data.from_items(_uniform(stages.by_prompt(rows)))
     ds = ds.map_batches(
-        stages.EngineStage, fn_constructor_kwargs={"spec": plan.spec.as_dict()},
+        stages.EngineStage, fn_constructor_kwargs={"spec": plan.spec},
         compute=ray.data.ActorPoolStrategy(size=1 if preset else cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_scorer_actor if preset else cfg.eval.cpus_per_generation_actor,
         num_gpus=0 if preset else plan.gpus_per_actor, batch_size=cfg.eval.batch_size, batch_format="pandas")

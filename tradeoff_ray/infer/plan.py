@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig
+from tradeoff_ray.config import ExperimentConfig, cache_root
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.infer.stages import EngineSpec
 from tradeoff_ray.records import GOLD
@@ -72,7 +72,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
             raise UserError(f"label '{GOLD}' scores each task's reference outputs; it takes no adapter")
         return gold_plan()
     from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir, weights_hash
-    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.models import resolve_model
 
     engine, reason = select_engine(cfg.eval)
     print(f"[eval] engine: {engine} ({reason})", flush=True)
@@ -89,7 +89,7 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
                         "to 1 (or a fraction), or eval.engine=hf")
     spec = EngineSpec(kind=engine, model_path=served.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
                       threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=served.revision,
-                      vllm=cfg.eval.vllm.model_dump())
+                      vllm=cfg.eval.vllm)
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from tradeoff_ray.infer.engine import (
     Choice,
@@ -28,6 +28,9 @@ from tradeoff_ray.infer.engine import (
     StreamingEngine,
 )
 from tradeoff_ray.tasks import CHOICE, GENERATE, Row
+
+if TYPE_CHECKING:
+    from tradeoff_ray.infer.stages import EngineSpec
 
 SERVE_COLUMNS = {
     "task": "the task the row belongs to (tradeoff_ray/tasks/)",
@@ -148,11 +151,11 @@ def _batched(engine: Any, requests: list[GenerateRequest | ChoiceRequest]) -> It
 class EngineActor:
     """Ray actor: one engine (on one GPU) serving every label and task of a stage for as long as it lives."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        from tradeoff_ray.infer.stages import EngineSpec, build_engine
+    def __init__(self, spec: EngineSpec) -> None:
+        from tradeoff_ray.infer.stages import build_engine
 
         t0 = time.perf_counter()
-        self.engine = build_engine(EngineSpec(**spec))
+        self.engine = build_engine(spec)
         self.start_s = time.perf_counter() - t0
 
     def info(self) -> dict[str, Any]:

@@ -30,13 +30,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from tradeoff_ray.config import ExperimentConfig
+from tradeoff_ray.config import ExperimentConfig, cache_root
 from tradeoff_ray.infer import stages
 from tradeoff_ray.infer.pipeline import (PARTIAL, SCORER_BATCH, evaluate, label_rows, label_summary, load_data,
                                          progress_line, write_task)
 from tradeoff_ray.infer.plan import eval_dir, merge, serves_shared
 from tradeoff_ray.infer.serving import EngineActor, serve_rows, spread
 from tradeoff_ray.infer.stages import EngineSpec
+from tradeoff_ray.infer.vllm_engine import AdapterRef
 from tradeoff_ray.records import GOLD, write_json
 from tradeoff_ray.tasks import Row, Task, TaskData, configured_tasks
 
@@ -51,10 +52,10 @@ def shared_spec(cfg: ExperimentConfig, labels: Mapping[str, Path | None]) -> Eng
     from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
-    adapters = tuple({"name": label, "path": str(check_adapter_dir(d)), "rank": adapter_rank(d)}
+    adapters = tuple(AdapterRef(name=label, path=str(check_adapter_dir(d)), rank=adapter_rank(d))
                      for label, d in labels.items() if d is not None)
     return EngineSpec(kind="vllm", model_path=base.path, dtype=cfg.model.dtype, revision=base.revision,
-                      adapters=adapters, vllm=cfg.eval.vllm.model_dump())
+                      adapters=adapters, vllm=cfg.eval.vllm)
 
 
 class EnginePool:
@@ -69,7 +70,7 @@ class EnginePool:
         self.names = [f"{stage}-engine-{i}-{tag}" for i in range(cfg.eval.generation_actors)]
         self.actors = [actor.options(name=self.names[i], num_gpus=gpus,
                                      num_cpus=cfg.eval.cpus_per_generation_actor, max_restarts=ENGINE_RESTARTS,
-                                     max_task_retries=0).remote(spec.as_dict())
+                                     max_task_retries=0).remote(spec)
                        for i in range(cfg.eval.generation_actors)]
         self.info = ray.get([a.info.remote() for a in self.actors])
         self.spec = spec
@@ -134,12 +135,12 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
 
 def merged_spec(cfg: ExperimentConfig, adapter: Path | None) -> EngineSpec:
     """An engine over the base with `adapter` merged in (cached), serving no adapters."""
-    from tradeoff_ray.models import cache_root, resolve_model
+    from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
     served = base if adapter is None else merge(base, Path(adapter), cache_root(cfg.model))
     return EngineSpec(kind="vllm", model_path=served.path, dtype=cfg.model.dtype, revision=served.revision,
-                      vllm=cfg.eval.vllm.model_dump())
+                      vllm=cfg.eval.vllm)
 
 
 def _serve_group(cfg: ExperimentConfig, labels: Mapping[str, Path | None], *, spec: EngineSpec | None, merged: bool,

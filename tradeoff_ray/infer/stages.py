@@ -12,10 +12,12 @@ Scoring code never imports torch: the score actor imports only the task and `tra
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
 
-from tradeoff_ray.infer.engine import Generation
+from tradeoff_ray.config import VllmConfig
+from tradeoff_ray.infer.engine import Engine, Generation
+from tradeoff_ray.infer.vllm_engine import AdapterRef
 from tradeoff_ray.tasks import Row, Task
 
 # --------------------------------------------------------------------------------------------- engines
@@ -23,21 +25,19 @@ from tradeoff_ray.tasks import Row, Task
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """How to build an engine inside an actor (picklable; the model is loaded where it runs)."""
+    """How to build an engine inside an actor (picklable, config objects included; the model is loaded where it
+    runs)."""
 
-    kind: str  # 'hf' | 'vllm' | 'preset'
+    kind: str  # a key of ENGINES
     model_path: str
     dtype: str = "auto"
     batch_size: int = 32
     threads: int | None = None
     revision: str | None = None
-    adapters: tuple[dict[str, Any], ...] = ()  # vLLM unmerged adapters: {name, path, rank} (AdapterRef fields)
+    adapters: tuple[AdapterRef, ...] = ()  # vLLM: adapters served unmerged, by label
     default_adapter: str | None = None  # the adapter the `Engine` protocol methods use
-    vllm: dict[str, Any] = field(default_factory=dict)
+    vllm: VllmConfig = field(default_factory=VllmConfig)  # eval.vllm, for kind 'vllm'
     presets: dict[str, str] = field(default_factory=dict)  # kind 'preset': prompt -> the text to answer
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class PresetEngine:
@@ -61,22 +61,39 @@ class PresetEngine:
         raise ValueError("preset predictions hold generated texts only; a log-likelihood task has no gold output")
 
 
-def build_engine(spec: EngineSpec):
+def _preset_engine(spec: EngineSpec) -> Engine:
+    return PresetEngine(spec.presets)
+
+
+def _hf_engine(spec: EngineSpec) -> Engine:
+    from tradeoff_ray.infer.hf_engine import HfEngine
+
+    return HfEngine(spec.model_path, dtype=spec.dtype, batch_size=spec.batch_size, threads=spec.threads,
+                    revision=spec.revision)
+
+
+def _vllm_engine(spec: EngineSpec) -> Engine:
+    from tradeoff_ray.infer.vllm_engine import VllmEngine
+
+    return VllmEngine(spec.model_path, cfg=spec.vllm, dtype=spec.dtype, adapters=spec.adapters,
+                      default_adapter=spec.default_adapter)
+
+
+# Engine kind -> builder. The builders import their engine module when called, so an actor that runs one
+# engine never imports the others (torch, vllm).
+ENGINES: dict[str, Callable[[EngineSpec], Engine]] = {
+    "preset": _preset_engine,
+    "hf": _hf_engine,
+    "vllm": _vllm_engine,
+}
+
+
+def build_engine(spec: EngineSpec) -> Engine:
     """The `Engine` a spec describes."""
-    if spec.kind == "preset":
-        return PresetEngine(spec.presets)
-    if spec.kind == "hf":
-        from tradeoff_ray.infer.hf_engine import HfEngine
-
-        return HfEngine(spec.model_path, dtype=spec.dtype, batch_size=spec.batch_size, threads=spec.threads,
-                        revision=spec.revision)
-    if spec.kind == "vllm":
-        from tradeoff_ray.config import VllmConfig
-        from tradeoff_ray.infer.vllm_engine import AdapterRef, VllmEngine
-
-        return VllmEngine(spec.model_path, cfg=VllmConfig(**spec.vllm), dtype=spec.dtype,
-                          adapters=[AdapterRef(**a) for a in spec.adapters], default_adapter=spec.default_adapter)
-    raise ValueError(f"unknown engine kind {spec.kind!r}")
+    builder = ENGINES.get(spec.kind)
+    if builder is None:
+        raise ValueError(f"unknown engine kind {spec.kind!r}; EngineSpec.kind must be one of {sorted(ENGINES)}")
+    return builder(spec)
 
 
 # ------------------------------------------------------------------------------------------ pure stages
@@ -143,8 +160,8 @@ def _frame(rows: Iterable[Row]):
 class EngineStage:
     """Ray Data stage: an engine loaded once per actor; each call serves one batch of rows."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.engine = build_engine(EngineSpec(**spec))
+    def __init__(self, spec: EngineSpec) -> None:
+        self.engine = build_engine(spec)
 
     def __call__(self, batch):
         return _frame(engine_rows(self.engine, _records(batch)))

@@ -35,6 +35,7 @@ from typing import Any, Iterator, Sequence
 
 from tradeoff_ray.config import VllmConfig
 from tradeoff_ray.errors import UserError
+from tradeoff_ray.models import resolve_dtype
 from tradeoff_ray.infer.engine import (
     Choice,
     ChoiceRequest,
@@ -81,7 +82,7 @@ class VllmEngine:
         from vllm import LLM  # lazy: vLLM exists only on GPU machines
 
         self.model_path = model_path
-        self.dtype = "bfloat16" if dtype == "auto" else dtype
+        self.dtype = str(resolve_dtype(dtype, on_gpu=True)).removeprefix("torch.")  # vLLM runs on GPUs only
         kwargs: dict[str, Any] = dict(
             model=model_path, dtype=self.dtype, gpu_memory_utilization=cfg.gpu_memory_utilization,
             max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager, seed=seed,

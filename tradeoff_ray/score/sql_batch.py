@@ -21,8 +21,9 @@ from typing import Any, Callable, Sequence
 
 from tradeoff_ray.data.types import database_file
 from tradeoff_ray.score.sql_exec import OTHER_EXEC_ERROR, STATEMENT_KEYWORDS
-from tradeoff_ray.score.sql_score import MISSING_DB, SqlScorer, hardness_or_none
+from tradeoff_ray.score.sql_score import DEFAULT_OPTIONS, MISSING_DB, SqlScorer, hardness_or_none
 from tradeoff_ray.score.sql_text import leading_keyword
+from tradeoff_ray.score_options import SqlScoringOptions
 
 GOLD_KEYS = ("gold", "query", "ground_truth_sql", "gold_sql")
 PRED_KEYS = ("pred", "predicted_sql", "prediction", "pred_sql")
@@ -93,9 +94,9 @@ def make_task(index: int, record: dict, spider_dir: Path) -> SqlTask | dict:
 _SCORER: SqlScorer | None = None
 
 
-def _init_worker(options: dict) -> None:
+def _init_worker(options: SqlScoringOptions) -> None:
     global _SCORER
-    _SCORER = SqlScorer(**options)
+    _SCORER = SqlScorer(options)
 
 
 def _score_one(scorer: SqlScorer, task: SqlTask) -> dict:
@@ -134,21 +135,20 @@ def resolve_workers(workers: int) -> int:
     return workers if workers > 0 else (os.cpu_count() or 1)
 
 
-def score_tasks(tasks: Sequence[SqlTask], *, workers: int = 0, timeout_s: float = 10.0, max_rows: int = 100_000,
-                keep_distinct: bool = False, on_progress: Callable[[int], None] | None = None,
+def score_tasks(tasks: Sequence[SqlTask], *, options: SqlScoringOptions = DEFAULT_OPTIONS, workers: int = 0,
+                on_progress: Callable[[int], None] | None = None,
                 into: dict[int, dict] | None = None) -> dict[int, dict]:
     """Result dict per task index. workers: 0 = one per core, 1 = in this process, N = N processes.
 
     Results are added to `into` (when given) as they finish, so a caller that catches
     KeyboardInterrupt still holds every record finished before it.
     """
-    options = {"timeout_s": timeout_s, "max_rows": max_rows, "keep_distinct": keep_distinct}
     workers = resolve_workers(workers)
     ordered = sorted(tasks, key=lambda t: (t.db_id, t.gold_sql))  # same db and gold together: cache hits
     results: dict[int, dict] = {} if into is None else into
     tick = on_progress or (lambda _n: None)
     if workers == 1 or len(ordered) <= 1:
-        scorer = SqlScorer(**options)
+        scorer = SqlScorer(options)
         try:
             for t in ordered:
                 results[t.index] = _score_one(scorer, t)
@@ -184,7 +184,7 @@ def score_tasks(tasks: Sequence[SqlTask], *, workers: int = 0, timeout_s: float 
     if suspects and not _pool_works(context, options):
         warnings.warn("worker processes cannot start here (e.g. a script read from stdin); scoring in this "
                       "process instead", RuntimeWarning, stacklevel=2)
-        score_tasks(suspects, workers=1, on_progress=on_progress, into=results, **options)
+        score_tasks(suspects, options=options, workers=1, on_progress=on_progress, into=results)
         return results
     if suspects:  # a worker died: rerun its unfinished records one at a time to find the culprit
         _run_isolated(suspects, options, context, results, tick)
@@ -195,7 +195,7 @@ def _ping() -> bool:
     return True
 
 
-def _pool_works(context: Any, options: dict) -> bool:
+def _pool_works(context: Any, options: SqlScoringOptions) -> bool:
     """Whether a fresh worker process can start and answer at all."""
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
@@ -205,7 +205,7 @@ def _pool_works(context: Any, options: dict) -> bool:
         return False
 
 
-def _run_isolated(tasks: list[SqlTask], options: dict, context: Any, results: dict[int, dict],
+def _run_isolated(tasks: list[SqlTask], options: SqlScoringOptions, context: Any, results: dict[int, dict],
                   tick: Callable[[int], None]) -> None:
     pool = None
     try:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tradeoff_ray.score.sql_text import TextTooLong, first_statement, leading_keyword
+from tradeoff_ray.score_options import SqlScoringOptions
 
 # Error classes of one execution (a subset of the scoring taxonomy in records.SqlResult).
 SYNTAX_ERROR = "syntax_error"
@@ -200,7 +201,8 @@ class ReadOnlyDatabase:
             return 1  # non-zero aborts the running statement with "interrupted"
         return 0
 
-    def execute(self, sql: str, *, timeout_s: float = 10.0, max_rows: int = 100_000) -> ExecResult:
+    def execute(self, sql: str, *, timeout_s: float = SqlScoringOptions.timeout_s,
+                max_rows: int = SqlScoringOptions.max_rows) -> ExecResult:
         """Run the first statement of `sql`; at most `max_rows` rows, at most `timeout_s` seconds."""
         start = time.monotonic()
         try:

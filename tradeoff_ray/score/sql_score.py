@@ -27,12 +27,14 @@ from tradeoff_ray.score.sql_exec import (OTHER_EXEC_ERROR, ConnectionCache, Exec
 from tradeoff_ray.score.sql_extract import extract_sql
 from tradeoff_ray.score.sql_text import (TextTooLong, first_statement, fix_spaced_operators, has_order_by,
                                          strip_distinct)
+from tradeoff_ray.score_options import SqlScoringOptions
 
 OK = "ok"
 EXTRACTION_FAILED = "extraction_failed"
 WRONG_RESULT = "wrong_result"
 GOLD_ERROR = "gold_error"
 MISSING_DB = "missing_db"
+DEFAULT_OPTIONS = SqlScoringOptions()
 
 
 @dataclass(frozen=True)
@@ -59,32 +61,31 @@ def prepare_query(sql: str, *, keep_distinct: bool = False) -> str:
     return sql if keep_distinct else strip_distinct(sql)
 
 
-def run_gold(db: ReadOnlyDatabase, gold_sql: str, *, timeout_s: float = 10.0, max_rows: int = 100_000,
-             keep_distinct: bool = False) -> GoldResult:
+def run_gold(db: ReadOnlyDatabase, gold_sql: str, *, options: SqlScoringOptions = DEFAULT_OPTIONS) -> GoldResult:
     try:
-        prepared = prepare_query(gold_sql, keep_distinct=keep_distinct)
+        prepared = prepare_query(gold_sql, keep_distinct=options.keep_distinct)
     except TextTooLong as err:
         return GoldResult(ExecResult(None, OTHER_EXEC_ERROR, str(err), False, 0.0), False)
-    result = db.execute(prepared, timeout_s=timeout_s, max_rows=max_rows)
+    result = db.execute(prepared, timeout_s=options.timeout_s, max_rows=options.max_rows)
     return GoldResult(result, has_order_by(gold_sql))
 
 
-def judge(db: ReadOnlyDatabase, gold: GoldResult, pred_sql: str | None, *, timeout_s: float = 10.0,
-          max_rows: int = 100_000, keep_distinct: bool = False) -> SqlVerdict:
+def judge(db: ReadOnlyDatabase, gold: GoldResult, pred_sql: str | None, *,
+          options: SqlScoringOptions = DEFAULT_OPTIONS) -> SqlVerdict:
     """Verdict of `pred_sql` against an already executed gold result."""
     g = gold.result
     if g.error is not None:
         return SqlVerdict(None, GOLD_ERROR, f"{g.error}: {g.message}", 0.0)
     if g.truncated:
-        return SqlVerdict(None, GOLD_ERROR, f"gold result has more than max_rows={max_rows} rows; raise max_rows",
+        return SqlVerdict(None, GOLD_ERROR, f"gold result has more than max_rows={options.max_rows} rows; raise max_rows",
                           0.0)
     if pred_sql is None or not pred_sql.strip():
         return SqlVerdict(0, EXTRACTION_FAILED, None, 0.0)
     try:
-        prepared = prepare_query(pred_sql, keep_distinct=keep_distinct)
+        prepared = prepare_query(pred_sql, keep_distinct=options.keep_distinct)
     except TextTooLong as err:
         return SqlVerdict(0, OTHER_EXEC_ERROR, str(err), 0.0)
-    p = db.execute(prepared, timeout_s=timeout_s, max_rows=max_rows)
+    p = db.execute(prepared, timeout_s=options.timeout_s, max_rows=options.max_rows)
     if p.error is not None:
         return SqlVerdict(0, p.error, p.message, p.elapsed_s)
     if p.truncated:  # more rows than max_rows >= the gold's row count
@@ -94,23 +95,21 @@ def judge(db: ReadOnlyDatabase, gold: GoldResult, pred_sql: str | None, *, timeo
 
 
 def score_prediction(db: ReadOnlyDatabase | str | Path, gold_sql: str, pred_sql: str | None, *,
-                     timeout_s: float = 10.0, max_rows: int = 100_000, keep_distinct: bool = False) -> SqlVerdict:
+                     options: SqlScoringOptions = DEFAULT_OPTIONS) -> SqlVerdict:
     """Execution accuracy of `pred_sql` (None = extraction failed) against `gold_sql` on `db`."""
     if isinstance(db, ReadOnlyDatabase):
-        return _score_open(db, gold_sql, pred_sql, timeout_s=timeout_s, max_rows=max_rows,
-                           keep_distinct=keep_distinct)
+        return _score_open(db, gold_sql, pred_sql, options)
     try:
         opened = ReadOnlyDatabase(db)
     except MissingDatabase as err:
         return SqlVerdict(None, MISSING_DB, str(err), 0.0)
     with opened:
-        return _score_open(opened, gold_sql, pred_sql, timeout_s=timeout_s, max_rows=max_rows,
-                           keep_distinct=keep_distinct)
+        return _score_open(opened, gold_sql, pred_sql, options)
 
 
-def _score_open(db: ReadOnlyDatabase, gold_sql: str, pred_sql: str | None, **opts) -> SqlVerdict:
-    gold = run_gold(db, gold_sql, **opts)
-    return judge(db, gold, pred_sql, **opts)
+def _score_open(db: ReadOnlyDatabase, gold_sql: str, pred_sql: str | None, options: SqlScoringOptions) -> SqlVerdict:
+    gold = run_gold(db, gold_sql, options=options)
+    return judge(db, gold, pred_sql, options=options)
 
 
 def hardness_or_none(sql: str | None) -> str | None:
@@ -129,9 +128,9 @@ class SqlScorer:
     Not thread-safe; one per process or Ray actor (the actor is a thin wrapper over `score`).
     """
 
-    def __init__(self, *, timeout_s: float = 10.0, max_rows: int = 100_000, keep_distinct: bool = False,
-                 max_open_dbs: int = 32, max_gold_cached: int = 8192) -> None:
-        self.opts = {"timeout_s": timeout_s, "max_rows": max_rows, "keep_distinct": keep_distinct}
+    def __init__(self, options: SqlScoringOptions = DEFAULT_OPTIONS, *, max_open_dbs: int = 32,
+                 max_gold_cached: int = 8192) -> None:
+        self.options = options
         self._connections = ConnectionCache(max_open_dbs)
         self._gold: OrderedDict[tuple[str, str], GoldResult] = OrderedDict()
         self._max_gold = max_gold_cached
@@ -142,7 +141,7 @@ class SqlScorer:
         if cached is not None:
             self._gold.move_to_end(key)
             return cached
-        result = run_gold(db, gold_sql, **self.opts)
+        result = run_gold(db, gold_sql, options=self.options)
         self._gold[key] = result
         if len(self._gold) > self._max_gold:
             self._gold.popitem(last=False)
@@ -155,7 +154,7 @@ class SqlScorer:
             db = self._connections.get(db_path)
         except MissingDatabase as err:
             return SqlVerdict(None, MISSING_DB, str(err), 0.0)
-        return judge(db, self.gold(db, gold_sql), pred_sql, **self.opts)
+        return judge(db, self.gold(db, gold_sql), pred_sql, options=self.options)
 
     def score(self, db_id: str, db_path: str | Path | None, gold_sql: str, generation_or_pred: str | None, *,
               extract: bool) -> dict:

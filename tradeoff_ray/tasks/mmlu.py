@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from tradeoff_ray.config import cache_root
 from tradeoff_ray.records import MmluResult
 from tradeoff_ray.tasks.base import CHOICE, GENERATE, GENERAL, Measure, Row, Task, TaskData
 
@@ -35,7 +36,7 @@ class MmluTask(Task):
     def load(self, cfg: Any) -> TaskData:
         from tradeoff_ray.data.mmlu import load_mmlu, mmlu_files
 
-        mmlu = load_mmlu(cfg.data)
+        mmlu = load_mmlu(cfg.data, cache=cache_root(cfg.model))
         return TaskData(mmlu, mmlu.source, not cfg.data.mmlu_dir, tuple(mmlu_files(mmlu)))
 
     def select(self, cfg: Any, data: TaskData) -> list[Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from tradeoff_ray.config import cache_root
 from tradeoff_ray.records import SqlResult
 from tradeoff_ray.tasks.base import GENERATE, TARGET, Measure, Row, Task, TaskData
 
@@ -40,7 +41,7 @@ class SpiderTask(Task):
     def load(self, cfg: Any) -> TaskData:
         from tradeoff_ray.data.spider import load_spider, spider_files
 
-        spider = load_spider(cfg.data)
+        spider = load_spider(cfg.data, cache=cache_root(cfg.model))
         return TaskData(spider, spider.source, spider.is_demo, tuple(spider_files(spider)))
 
     def select(self, cfg: Any, data: TaskData) -> list[Any]:
@@ -82,8 +83,7 @@ class SpiderTask(Task):
     def open_scorer(self, cfg: Any) -> Any:
         from tradeoff_ray.score.sql_score import SqlScorer
 
-        return SqlScorer(timeout_s=cfg.eval.sql_timeout_s, max_rows=cfg.eval.max_rows,
-                         keep_distinct=cfg.eval.keep_distinct)
+        return SqlScorer(cfg.eval.sql_scoring)
 
     def score_rows(self, scorer: Any, rows: list[Row]) -> list[Row]:
         """Rows plus pred_sql, ex (0/1, None = unscorable), error, error_detail, exec_s, hardness."""

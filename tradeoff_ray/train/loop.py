@@ -25,25 +25,38 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from tradeoff_ray.config import LoraVariant
+from tradeoff_ray.config import LoraVariant, ModelConfig, TrainingConfig
+from tradeoff_ray.models import resolve_dtype
 from tradeoff_ray.train.health import check_log, divergence_watch_class, fmt_value
 
-FAIL_AT_STEP_KEY = "fail_at_step"  # fault injection for the resume tests; never set by configs
-PLACEMENT_GROUP_FILE_KEY = "placement_group_file"  # Tune trials: where rank 0 writes its worker group's PG id
+JOB_KEY = "job"  # the one key of TorchTrainer's train_loop_config (a dict by Ray's API): the WorkerJob
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What every Ray Train worker of one variant trains: the config objects themselves (Ray pickles them), the
+    resolved model, the step budget and the tokenized records."""
+
+    model_path: str  # the resolved local directory or hub id (models.resolve_model)
+    revision: str | None
+    model: ModelConfig  # dtype
+    training: TrainingConfig  # torch_threads, cpus_per_worker
+    variant: LoraVariant
+    max_steps: int
+    train_records: list[dict]
+    validation_records: list[dict]
+    fail_at_step: int | None = None  # fault injection for the resume tests; never set by configs
+    placement_group_file: str | None = None  # Tune trials: where rank 0 writes its worker group's PG id
+
+    def torch_threads(self) -> int:
+        """torch intra-op threads on a CPU worker: training.torch_threads, else the CPUs Ray reserved for it."""
+        return self.training.torch_threads or max(1, int(self.training.cpus_per_worker))
 
 
 # ---------------------------------------------------------------- builders (no Ray)
-
-
-def torch_dtype(dtype: str, *, on_gpu: bool):
-    """The training weights dtype: `auto` = bf16 on GPU, fp32 on CPU (about 4x faster there than bf16)."""
-    import torch
-
-    if dtype == "auto":
-        return torch.bfloat16 if on_gpu else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
 def weights_dtype(variant: LoraVariant, dtype: str, *, on_gpu: bool):
@@ -54,7 +67,7 @@ def weights_dtype(variant: LoraVariant, dtype: str, *, on_gpu: bool):
 
     if variant.method == "full" and dtype == "auto":
         return torch.float32
-    return torch_dtype(dtype, on_gpu=on_gpu)
+    return resolve_dtype(dtype, on_gpu=on_gpu)
 
 
 def load_model(model_path: str, variant: LoraVariant, *, device: Any, dtype: str = "auto", revision: str | None = None):
@@ -337,38 +350,37 @@ def _fail_callback_class():
 def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     """Train one variant on this worker; rank 0 returns a summary (log history, tokens, timing).
 
-    `config` (built by `ray_train.train_variant`): model_path, revision, dtype, variant (dict),
-    train_records, validation_records, max_steps, torch_threads, cpus_per_worker, and optionally
-    fail_at_step / placement_group_file.
+    `config` (built by `ray_train.train_variant`) holds the `WorkerJob` under JOB_KEY.
     """
     import ray.train
     import ray.train.torch
     import torch
     from ray.train.huggingface.transformers import RayTrainReportCallback, prepare_trainer
 
+    job: WorkerJob = config[JOB_KEY]
     ctx = ray.train.get_context()
-    if config.get(PLACEMENT_GROUP_FILE_KEY) and ctx.get_world_rank() == 0:
-        _record_placement_group(config[PLACEMENT_GROUP_FILE_KEY])
-    variant = LoraVariant.model_validate(config["variant"])
+    if job.placement_group_file and ctx.get_world_rank() == 0:
+        _record_placement_group(job.placement_group_file)
+    variant = job.variant
     device = ray.train.torch.get_device()
     if device.type == "cpu":
         # Default: as many threads as CPUs Ray reserved for this worker. More threads than free cores
         # (Ray's own processes, evaluation actors, other workers) make OpenMP barriers crawl: measured on
         # 2 busy cores, SmolLM2-135M steps took 26 s with 2 threads and 5.7 s with 1.
-        torch.set_num_threads(int(config.get("torch_threads") or max(1, int(config.get("cpus_per_worker") or 1))))
+        torch.set_num_threads(job.torch_threads())
     checkpoint = ray.train.get_checkpoint()
-    max_steps = int(config["max_steps"])
+    max_steps = job.max_steps
     progress = _progress_callback_class()(variant.name, every=max_steps // 50)
     watch = divergence_watch_class()(variant.name)
     # at a non-finite step the watch cancels that step's save: Ray is never handed a checkpoint of NaN weights
     callbacks = [watch, RayTrainReportCallback(), progress]
-    if config.get(FAIL_AT_STEP_KEY) and checkpoint is None:
-        callbacks.append(_fail_callback_class()(int(config[FAIL_AT_STEP_KEY])))
+    if job.fail_at_step and checkpoint is None:
+        callbacks.append(_fail_callback_class()(job.fail_at_step))
     with tempfile.TemporaryDirectory(prefix=f"hf-{variant.name}-") as scratch:
         trainer = build_trainer(
-            model_path=config["model_path"], revision=config.get("revision"), dtype=config.get("dtype", "auto"),
-            variant=variant, train_records=config["train_records"],
-            validation_records=config["validation_records"], output_dir=scratch,
+            model_path=job.model_path, revision=job.revision, dtype=job.model.dtype,
+            variant=variant, train_records=job.train_records,
+            validation_records=job.validation_records, output_dir=scratch,
             max_steps=max_steps, device=device, callbacks=callbacks,
             eval_on_start=checkpoint is None,
         )

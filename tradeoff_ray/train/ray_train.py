@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig, LoraVariant, TrainingConfig
+from tradeoff_ray.config import ExperimentConfig, LoraVariant, TrainingConfig, cache_root
 from tradeoff_ray.data.types import SpiderData
 from tradeoff_ray.records import write_json
 from tradeoff_ray.train.checks import check_can_train
 from tradeoff_ray.train.dataset import SftData, build_sft_data, describe_drops, write_split_manifest
 from tradeoff_ray.train.health import DIVERGED, TRAINED, Divergence, fmt_value
-from tradeoff_ray.train.loop import FAIL_AT_STEP_KEY, PLACEMENT_GROUP_FILE_KEY, steps_for, train_loop_per_worker
+from tradeoff_ray.train.loop import JOB_KEY, WorkerJob, steps_for, train_loop_per_worker
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 # what an HF checkpoint holds besides the weights (optimizer, schedule, RNG): not copied into the run dir
@@ -96,7 +96,7 @@ def train_variant(
     if spider is None:
         from tradeoff_ray.data.spider import load_spider
 
-        spider = load_spider(cfg.data)
+        spider = load_spider(cfg.data, cache=cache_root(cfg.model))
     tokenizer = AutoTokenizer.from_pretrained(model.path, revision=model.revision)
     data = build_sft_data(spider, cfg, tokenizer=tokenizer, max_length=variant.max_length)
     out = variant_dir(run_dir, variant.name)
@@ -157,19 +157,13 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
         from ray.tune.integration.ray_train import TuneReportCallback
 
         callbacks.append(TuneReportCallback())
-    loop_config = {
-        "model_path": model_path, "revision": revision, "dtype": cfg.model.dtype,
-        "variant": variant.model_dump(mode="json"), "max_steps": max_steps, "torch_threads": t.torch_threads,
-        "cpus_per_worker": t.cpus_per_worker,
-        "train_records": data.train.records, "validation_records": data.validation.records,
-    }
-    if fail_at_step:
-        loop_config[FAIL_AT_STEP_KEY] = fail_at_step
-    if placement_group_file is not None:
-        loop_config[PLACEMENT_GROUP_FILE_KEY] = str(placement_group_file)
+    job = WorkerJob(model_path=model_path, revision=revision, model=cfg.model, training=t, variant=variant,
+                    max_steps=max_steps, train_records=data.train.records,
+                    validation_records=data.validation.records, fail_at_step=fail_at_step or None,
+                    placement_group_file=None if placement_group_file is None else str(placement_group_file))
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=loop_config,
+        train_loop_config={JOB_KEY: job},
         scaling_config=ScalingConfig(num_workers=t.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=ray_run_name(run_dir, variant.name),

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tradeoff_ray.cli import app
 from tradeoff_ray.config import DataConfig
-from tradeoff_ray.data.mmlu import load_mmlu, read_manifest, select_mmlu
+from tradeoff_ray.data.mmlu import load_mmlu, select_mmlu
 
 
 def test_data_command_prints_counts_subset_and_writes_a_manifest(tmp_path, monkeypatch):
@@ -21,8 +21,9 @@ def test_data_command_prints_counts_subset_and_writes_a_manifest(tmp_path, monke
     assert "DEMO DATA" in out and "--spider-dir" in out
     assert "120" in out and "400" in out  # demo dev / train questions
     assert "test split, 10 per category, seed 4 -> 40 questions" in out
-    mmlu = load_mmlu(DataConfig())
-    assert read_manifest(manifest, mmlu) == select_mmlu(DataConfig(mmlu_per_category=10, seed=4), mmlu)
+    mmlu = load_mmlu(DataConfig(), cache=tmp_path / "cache")
+    chosen = select_mmlu(DataConfig(mmlu_per_category=10, seed=4), mmlu)
+    assert json.loads(manifest.read_text())["questions"] == [[q.subject, q.split, q.index] for q in chosen]
     assert json.loads(manifest.read_text())["meta"]["seed"] == 4
 
 

@@ -20,25 +20,21 @@ from tradeoff_ray.data.types import CATEGORIES, LETTERS
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TRADEOFF_RAY_CACHE", str(root))
-        demo.demo_spider_dir()
-        demo.demo_mmlu_dir()
+    demo.demo_spider_dir(root)
+    demo.demo_mmlu_dir(root)
     return root
 
 
 @pytest.fixture
 def spider(cache, monkeypatch):
-    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(cache))
     monkeypatch.setattr(notices, "_seen", set())
-    return load_spider(DataConfig())
+    return load_spider(DataConfig(), cache=cache)
 
 
 @pytest.fixture
 def mmlu(cache, monkeypatch):
-    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(cache))
     monkeypatch.setattr(notices, "_seen", set())
-    return load_mmlu(DataConfig())
+    return load_mmlu(DataConfig(), cache=cache)
 
 
 def test_demo_spider_is_a_spider_layout_with_disjoint_dev_databases(spider, cache):
@@ -53,10 +49,9 @@ def test_demo_spider_is_a_spider_layout_with_disjoint_dev_databases(spider, cach
 
 
 def test_demo_loader_says_it_is_demo_data_and_how_to_use_real_data(cache, monkeypatch, capsys):
-    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(cache))
     monkeypatch.setattr(notices, "_seen", set())
-    load_spider(DataConfig())
-    load_mmlu(DataConfig())
+    load_spider(DataConfig(), cache=cache)
+    load_mmlu(DataConfig(), cache=cache)
     err = capsys.readouterr().err
     assert err.count("DEMO DATA") == 2 and "data.spider_dir" in err and "--mmlu-dir" in err
 
@@ -106,11 +101,10 @@ def test_demo_build_is_deterministic(tmp_path):
 
 
 def test_demo_is_built_once_and_reused(cache, monkeypatch):
-    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(cache))
-    root = demo.demo_spider_dir()
+    root = demo.demo_spider_dir(cache)
     stamp = (root / "dev.json").stat().st_mtime_ns
     monkeypatch.setattr(demo, "build_demo_spider", lambda dest: pytest.fail("rebuilt an existing demo"))
-    assert demo.demo_spider_dir() == root and (root / "dev.json").stat().st_mtime_ns == stamp
+    assert demo.demo_spider_dir(cache) == root and (root / "dev.json").stat().st_mtime_ns == stamp
     assert not [p for p in (cache / "demo").iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
@@ -135,3 +129,24 @@ def test_demo_mmlu_covers_every_category(mmlu):
     assert set(letters) == set(LETTERS) and max(letters.values()) - min(letters.values()) <= 0.1 * len(test)
     subset = select_mmlu(DataConfig(mmlu_per_category=25), mmlu)  # the quickstart subset fits
     assert Counter(q.category for q in subset) == {c: 25 for c in CATEGORIES}
+
+
+def test_demo_data_goes_under_model_cache_dir(tmp_path, monkeypatch):
+    """model.cache_dir moves the demo data along with the models (the env var is only the fallback)."""
+    from tradeoff_ray.config import load_config
+    from tradeoff_ray.tasks import get_task
+
+    monkeypatch.setenv("TRADEOFF_RAY_CACHE", str(tmp_path / "env"))
+    cfg = load_config(None, [f"model.cache_dir={tmp_path / 'mine'}"])
+    mmlu = get_task("mmlu").load(cfg)
+    assert mmlu.is_demo and (tmp_path / "mine" / "demo").is_dir() and not (tmp_path / "env").exists()
+
+
+def test_demo_package_does_not_import_the_loaders():
+    """The loaders read the demo folders; the demo package only writes them (no import cycle)."""
+    import ast
+
+    package = Path(demo.__file__).parent
+    for path in package.glob("*.py"):
+        imported = {n.module for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom)}
+        assert not imported & {"tradeoff_ray.data.spider", "tradeoff_ray.data.mmlu"}, path

@@ -15,10 +15,8 @@ from tradeoff_ray.data.spider import (
     load_spider_dir,
     load_spider_hub,
     missing_databases,
-    read_example_manifest,
     sample_examples,
     split_train_validation,
-    write_example_manifest,
 )
 from tradeoff_ray.data.types import SqlExample
 from tradeoff_ray.errors import UserError
@@ -68,13 +66,13 @@ def test_bad_example_is_a_user_error(tiny_spider):
 def test_separate_database_folder(tiny_spider, tmp_path):
     moved = tmp_path / "dbs"
     (tiny_spider / "database").rename(moved)
-    data = load_spider(DataConfig(spider_dir=str(tiny_spider), spider_db_dir=str(moved)))
+    data = load_spider(DataConfig(spider_dir=str(tiny_spider), spider_db_dir=str(moved)), cache=tmp_path)
     assert data.db_paths["singer"] == moved / "singer" / "singer.sqlite"
     with pytest.raises(UserError, match="spider_db_dir"):
         load_spider_dir(tiny_spider)  # default <root>/database is gone now
 
 
-def test_hub_loader_reads_the_hub_splits_and_local_databases(tiny_spider, monkeypatch):
+def test_hub_loader_reads_the_hub_splits_and_local_databases(tiny_spider, monkeypatch, tmp_path):
     rows = json.loads((tiny_spider / "dev.json").read_text())
     calls = []
 
@@ -83,7 +81,7 @@ def test_hub_loader_reads_the_hub_splits_and_local_databases(tiny_spider, monkey
         return {"train": rows[:2], "validation": rows}
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=fake_load_dataset))
-    data = load_spider(DataConfig(spider_dir="hub", spider_db_dir=str(tiny_spider / "database")))
+    data = load_spider(DataConfig(spider_dir="hub", spider_db_dir=str(tiny_spider / "database")), cache=tmp_path)
     assert calls == ["xlangai/spider"]
     assert len(data.dev) == 5 and data.dev[3].example_id == "dev-0003" and len(data.train) == 2
     assert "singer" in data.db_paths and "ghost" in data.schemas  # tables.json found next to database/
@@ -120,16 +118,6 @@ def test_validation_split_holds_out_whole_databases():
     assert split_train_validation(exs, fraction=0.0, seed=0) == (exs, [])
     with pytest.raises(UserError, match="validation_fraction"):
         split_train_validation(_examples(1, 5), fraction=0.1, seed=0)
-
-
-def test_example_manifest_round_trip(tiny_spider, tmp_path):
-    data = load_spider_dir(tiny_spider)
-    chosen = [data.dev[4], data.dev[0]]
-    path = write_example_manifest(tmp_path / "m.json", chosen, meta={"seed": 3})
-    assert read_example_manifest(path, data) == chosen
-    data.dev = data.dev[:2]
-    with pytest.raises(UserError, match="another copy"):
-        read_example_manifest(path, data)
 
 
 def test_hub_failure_is_a_user_error_with_the_way_out(tiny_spider, monkeypatch):

@@ -13,6 +13,7 @@ from tests.unit.infer.helpers import task_rows, tiny_data
 from tradeoff_ray.infer.pipeline import evaluate, evaluate_rows_local
 from tradeoff_ray.infer.stages import score_rows
 from tradeoff_ray.records import MmluResult, SqlResult, read_jsonl
+from tradeoff_ray.score_options import SqlScoringOptions
 from tradeoff_ray.tasks import get_task
 
 SPIDER, MMLU = get_task("spider"), get_task("mmlu")
@@ -81,7 +82,7 @@ def test_a_hanging_query_costs_one_timeout(tiny_cfg, tiny_spider_data):
     rows = [{**r, "raw_generation": r["gold_sql"]} for r in rows]
     rows[2]["raw_generation"] = ENDLESS
     t0 = time.perf_counter()
-    scored = score_rows(SPIDER, SqlScorer(timeout_s=1.0), rows)
+    scored = score_rows(SPIDER, SqlScorer(SqlScoringOptions(timeout_s=1.0)), rows)
     elapsed = time.perf_counter() - t0
     assert [r["error"] for r in scored] == ["ok", "ok", "timeout", "ok", "ok", "ok"]
     assert elapsed < 1.0 + 2.0

@@ -10,6 +10,7 @@ from tradeoff_ray.infer.serving import serve_rows, spread
 from tests.unit.infer.helpers import task_rows, tiny_data
 from tradeoff_ray.infer.shared import evaluate_labels
 from tradeoff_ray.records import read_jsonl
+from tradeoff_ray.score_options import SqlScoringOptions
 from tradeoff_ray.tasks import get_task
 
 
@@ -89,7 +90,7 @@ def test_a_failed_request_is_an_error_row_not_a_lost_one(tiny_cfg, tiny_spider_d
     from tradeoff_ray.infer.stages import score_rows
     from tradeoff_ray.score.sql_score import SqlScorer
 
-    (scored,) = score_rows(get_task("spider"), SqlScorer(timeout_s=1.0), bad)
+    (scored,) = score_rows(get_task("spider"), SqlScorer(SqlScoringOptions(timeout_s=1.0)), bad)
     assert (scored["ex"], scored["error"]) == (0, "engine_error")
 
 

@@ -21,6 +21,7 @@ from tradeoff_ray.score.sql_exec import ReadOnlyDatabase
 from tradeoff_ray.score.sql_extract import extract_sql
 from tradeoff_ray.score.sql_score import SqlScorer
 from tradeoff_ray.score.sql_text import first_statement
+from tradeoff_ray.score_options import SqlScoringOptions
 
 MAX_TEXT_CHARS = 100_000  # sql_text.MAX_TEXT_CHARS, the documented limit (README, Failure behaviour)
 
@@ -137,7 +138,7 @@ def test_long_texts_are_handled_in_linear_time_and_capped():
 
 
 def test_too_long_prediction_is_a_clear_record_error(tmp_path):
-    scorer = SqlScorer(timeout_s=1.0)
+    scorer = SqlScorer(SqlScoringOptions(timeout_s=1.0))
     db = make_singer_db(tmp_path / "s.sqlite")
     huge = "SELECT '" + ";" * MAX_TEXT_CHARS
     r = scorer.score("singer", db, GOLD, huge, extract=False)

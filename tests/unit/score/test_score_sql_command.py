@@ -92,3 +92,31 @@ def test_bad_input_gives_one_clear_error(tmp_path, spider):
     result = _invoke("--spider-dir", tmp_path / "nospider", "--predictions", good)
     assert result.exit_code == 2 and "database/" in result.output
     assert not (tmp_path / "bad.scored.jsonl").exists()
+
+
+def test_max_rows_flag_limits_the_rows_compared(tmp_path, spider):
+    preds = tmp_path / "p.jsonl"
+    everyone = "SELECT name FROM singer"
+    preds.write_text(json.dumps({"db_id": "singer", "query": everyone, "pred": everyone}))
+    assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1).exit_code == 0
+    assert next(read_jsonl(tmp_path / "p.scored.jsonl"))["ex"] == 1
+    assert _invoke("--spider-dir", spider, "--predictions", preds, "--workers", 1, "--max-rows", 2,
+                   "--force").exit_code == 0
+    assert next(read_jsonl(tmp_path / "p.scored.jsonl"))["error"] == "gold_error"  # 4 gold rows > 2
+    result = _invoke("--spider-dir", spider, "--predictions", preds, "--max-rows", 0, "--force")
+    assert result.exit_code == 2 and "--max-rows" in result.output
+
+
+def test_flag_defaults_are_the_scoring_options_defaults():
+    """The command line and the config score with the same defaults, both read from SqlScoringOptions."""
+    import typer.main
+
+    from tradeoff_ray.config import EvalConfig
+    from tradeoff_ray.score_options import SqlScoringOptions
+
+    command = typer.main.get_command(app).commands["score-sql"]
+    defaults = {p.name: p.default for p in command.params}
+    options = SqlScoringOptions()
+    assert (defaults["timeout"], defaults["max_rows"], defaults["keep_distinct"]) == \
+        (options.timeout_s, options.max_rows, options.keep_distinct)
+    assert EvalConfig().sql_scoring == options

@@ -8,6 +8,7 @@ import pytest
 from tests.fixtures import make_singer_db
 from tradeoff_ray.score.sql_exec import ReadOnlyDatabase
 from tradeoff_ray.score.sql_score import SqlScorer, prepare_query, score_prediction
+from tradeoff_ray.score_options import SqlScoringOptions
 
 GOLD = "SELECT name FROM singer WHERE age = 25"
 
@@ -34,7 +35,7 @@ def db_path(tmp_path):
      "distinct_only"),
 ])
 def test_taxonomy(db_path, pred, ex, error, detail):
-    v = score_prediction(db_path, GOLD, pred, timeout_s=0.5)
+    v = score_prediction(db_path, GOLD, pred, options=SqlScoringOptions(timeout_s=0.5))
     assert (v.ex, v.error) == (ex, error)
     if detail is not None:
         assert v.detail.startswith(detail) if error not in ("ok", "wrong_result") else v.detail == detail
@@ -57,7 +58,7 @@ def test_distinct_removed_by_default_and_kept_on_request(db_path):
     gold = "SELECT DISTINCT age FROM singer"
     pred = "SELECT age FROM singer"
     assert score_prediction(db_path, gold, pred).ex == 1  # official default: DISTINCT dropped on both sides
-    v = score_prediction(db_path, gold, pred, keep_distinct=True)
+    v = score_prediction(db_path, gold, pred, options=SqlScoringOptions(keep_distinct=True))
     assert (v.ex, v.detail) == (0, "distinct_only")
     assert prepare_query("SELECT count(DISTINCT age) FROM singer;") == "SELECT count( age) FROM singer"
     assert prepare_query("SELECT DISTINCT age FROM singer", keep_distinct=True) == "SELECT DISTINCT age FROM singer"
@@ -66,12 +67,13 @@ def test_distinct_removed_by_default_and_kept_on_request(db_path):
 def test_gold_error_is_not_scored(db_path):
     v = score_prediction(db_path, "SELECT nope FROM singer", "SELECT name FROM singer")
     assert v.ex is None and v.error == "gold_error" and "no such column" in v.detail
-    v = score_prediction(db_path, "SELECT * FROM singer a, singer b", "SELECT 1", max_rows=3)
+    v = score_prediction(db_path, "SELECT * FROM singer a, singer b", "SELECT 1", options=SqlScoringOptions(max_rows=3))
     assert v.ex is None and v.error == "gold_error" and "max_rows" in v.detail
 
 
 def test_prediction_with_too_many_rows_is_wrong(db_path):
-    v = score_prediction(db_path, "SELECT name FROM singer", "SELECT a.name FROM singer a, singer b", max_rows=5)
+    v = score_prediction(db_path, "SELECT name FROM singer", "SELECT a.name FROM singer a, singer b",
+                         options=SqlScoringOptions(max_rows=5))
     assert (v.ex, v.error, v.detail) == (0, "wrong_result", "different_rows")
 
 
@@ -86,7 +88,7 @@ def test_accepts_an_open_database(db_path):
 
 
 def test_scorer_extracts_caches_gold_and_reports_hardness(db_path, monkeypatch):
-    scorer = SqlScorer(timeout_s=1.0)
+    scorer = SqlScorer(SqlScoringOptions(timeout_s=1.0))
     calls = []
     import tradeoff_ray.score.sql_score as mod
     real = mod.run_gold

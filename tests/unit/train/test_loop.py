@@ -150,3 +150,33 @@ def test_full_fine_tuning_keeps_fp32_master_weights_with_bf16_autocast_and_check
     assert not cpu["bf16"] and cpu["use_cpu"]
     with pytest.raises(ValueError, match="method full"):
         LoraVariant(name="q", method="full", quantization="nf4", max_steps=1)
+
+
+def test_one_dtype_resolution_for_training_and_both_engines():
+    import torch
+
+    from tradeoff_ray.infer.hf_engine import resolve_device_dtype
+    from tradeoff_ray.models import resolve_dtype
+
+    assert resolve_dtype("auto", on_gpu=False) == torch.float32  # CPUs emulate bf16: fp32 is ~4x faster
+    assert resolve_dtype("auto", on_gpu=True) == torch.bfloat16
+    assert resolve_dtype("float16", on_gpu=False) == torch.float16  # an explicit dtype is kept
+    assert resolve_device_dtype("auto", "cpu") == ("cpu", torch.float32)
+    assert resolve_device_dtype("bfloat16", "cpu") == ("cpu", torch.bfloat16)
+
+
+def test_worker_job_carries_the_config_objects_and_picks_threads():
+    """The worker gets the typed settings (Ray pickles them), and on CPU as many threads as CPUs reserved."""
+    import pickle
+
+    from tradeoff_ray.config import ModelConfig, TrainingConfig
+    from tradeoff_ray.train.loop import WorkerJob
+
+    variant = LoraVariant(name="v", max_steps=2)
+    job = WorkerJob(model_path="m", revision=None, model=ModelConfig(dtype="float32"),
+                    training=TrainingConfig(cpus_per_worker=3), variant=variant, max_steps=2,
+                    train_records=[{"prompt": "p"}], validation_records=[])
+    back = pickle.loads(pickle.dumps(job))
+    assert back == job and isinstance(back.variant, LoraVariant) and back.model.dtype == "float32"
+    assert job.torch_threads() == 3
+    assert WorkerJob(**{**job.__dict__, "training": TrainingConfig(torch_threads=2)}).torch_threads() == 2

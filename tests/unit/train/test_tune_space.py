@@ -119,7 +119,7 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
         "status": "diverged", "message": "training of variant 'trial-t1' diverged at step 7: loss nan"})
     cfg = _cfg({"r": {"grid": [4]}}, evaluate_trials=True)
     with pytest.raises(TrainingDiverged, match="diverged at step 7"):
-        tune_mod._trial({"r": 4}, cfg_json=cfg.model_dump(mode="json"), run_dir=str(tmp_path),
+        tune_mod._trial({"r": 4}, cfg=cfg, run_dir=str(tmp_path),
                         data={"spider": type("TD", (), {"data": None})()})
     assert reported == []
 

@@ -7,11 +7,13 @@
 * Multiple choice: a hand-written general-knowledge set in MMLU format (`mmlu_demo.json`, 8 real
   MMLU subject names over the 4 categories), written out in the Hendrycks CSV layout.
 
-Both are materialized once under <cache>/demo/ (cache = $TRADEOFF_RAY_CACHE or ~/.cache/tradeoff_ray),
-in folders named by layout version and a hash of the code and data that made them, so a change
-rebuilds them and a stale copy is never used. Builds are atomic (a temp folder renamed into place),
-so concurrent processes never see half a benchmark. They are loaded by the ordinary loaders
-(`load_spider_dir`, `load_mmlu_dir`), and the data objects carry `is_demo=True`.
+Both are materialized once under <cache>/demo/ (cache = `config.cache_root`: model.cache_dir, else
+$TRADEOFF_RAY_CACHE, else ~/.cache/tradeoff_ray), in folders named by layout version and a hash of the
+code and data that made them, so a change rebuilds them and a stale copy is never used. Builds are
+atomic (a temp folder renamed into place), so concurrent processes never see half a benchmark.
+
+This package only writes the folders; the ordinary loaders read them (`data.spider.load_spider` and
+`data.mmlu.load_mmlu` when no data folder is configured), and mark the data `is_demo=True`.
 """
 from __future__ import annotations
 
@@ -39,12 +41,6 @@ REAL_DATA_HINT = ("For real numbers point data.spider_dir / data.mmlu_dir at Spi
                   "(or run `tradeoff-ray data --spider-dir DIR --mmlu-dir DIR` to check them).")
 
 
-def cache_root() -> Path:
-    """$TRADEOFF_RAY_CACHE, else ~/.cache/tradeoff_ray (the same root models.py uses)."""
-    root = os.environ.get("TRADEOFF_RAY_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "tradeoff_ray"
-
-
 def _fingerprint(*parts: bytes) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -61,7 +57,7 @@ def _atomic_build(final: Path, build: Callable[[Path], None]) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     except OSError as err:
         raise UserError(f"cannot write the demo data cache at {final.parent} ({err.strerror or err}); set "
-                        "TRADEOFF_RAY_CACHE to a writable folder") from None
+                        "model.cache_dir (or TRADEOFF_RAY_CACHE) to a writable folder") from None
     try:
         build(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; a cache others may read should not be
@@ -117,20 +113,16 @@ def build_demo_spider(dest: Path) -> Path:
     return dest
 
 
-def demo_spider_dir() -> Path:
-    """The demo benchmark's folder under the cache, built on first use."""
-    final = cache_root() / "demo" / f"spider-v{SPIDER_LAYOUT_VERSION}-{_spider_fingerprint()}"
+def demo_spider_dir(cache: Path) -> Path:
+    """The demo benchmark's folder under `cache` (`config.cache_root`), built on first use."""
+    final = Path(cache) / "demo" / f"spider-v{SPIDER_LAYOUT_VERSION}-{_spider_fingerprint()}"
     if not final.is_dir():
         notice(f"Building the demo Text-to-SQL benchmark in {final} (once) ...")
     return _atomic_build(final, build_demo_spider)
 
 
-def load_demo_spider() -> SpiderData:
-    """The demo benchmark loaded like any Spider root, marked `is_demo`."""
-    from tradeoff_ray.data.spider import load_spider_dir
-
-    root = demo_spider_dir()
-    data = load_spider_dir(root)
+def mark_demo_spider(data: SpiderData, root: Path) -> SpiderData:
+    """`data` (loaded from `root`) marked as the demo benchmark, with the notice saying so."""
     data.is_demo = True
     data.source = f"demo:{root.name} ({root})"
     notice(f"DEMO DATA: Text-to-SQL uses the built-in generated benchmark ({len(data.db_paths)} small databases, "
@@ -169,18 +161,14 @@ def build_demo_mmlu(dest: Path) -> Path:
     return dest
 
 
-def demo_mmlu_dir() -> Path:
-    """The demo multiple-choice set's folder under the cache, written on first use."""
-    final = cache_root() / "demo" / f"mmlu-v{MMLU_LAYOUT_VERSION}-{_fingerprint(_demo_mmlu_source())}"
+def demo_mmlu_dir(cache: Path) -> Path:
+    """The demo multiple-choice set's folder under `cache` (`config.cache_root`), written on first use."""
+    final = Path(cache) / "demo" / f"mmlu-v{MMLU_LAYOUT_VERSION}-{_fingerprint(_demo_mmlu_source())}"
     return _atomic_build(final, build_demo_mmlu)
 
 
-def load_demo_mmlu() -> MmluData:
-    """The demo multiple-choice set loaded like any Hendrycks-layout MMLU root, marked `is_demo`."""
-    from tradeoff_ray.data.mmlu import load_mmlu_dir
-
-    root = demo_mmlu_dir()
-    data = load_mmlu_dir(root)
+def mark_demo_mmlu(data: MmluData, root: Path) -> MmluData:
+    """`data` (loaded from `root`) marked as the demo multiple-choice set, with the notice saying so."""
     data.is_demo = True
     data.source = f"demo:{root.name} ({root})"
     notice(f"DEMO DATA: multiple choice uses the built-in general-knowledge set ({len(data.questions('test'))} test "
