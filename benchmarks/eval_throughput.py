@@ -192,11 +192,12 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
     print(f"[raw] one label {one_s:.1f}s; all {len(loras) + 1} labels ...", flush=True)
     all_s, outs = run(rows)
     print(f"[raw] all labels {all_s:.1f}s", flush=True)
-    per_row, missing_letters = {}, 0
+    per_row, missing_letters, new_tokens = {}, 0, {}
     for r, o in zip(rows, outs):
         key = f"{r['label']}|{r['task']}|{r['example_id']}"
         if r["kind"] == GENERATE:
             per_row[key] = o.outputs[0].text
+            new_tokens.setdefault(f"{r['label']}|{r['task']}", []).append(len(o.outputs[0].token_ids))
         else:
             top = o.outputs[0].logprobs[0]
             missing_letters += not all(t in top for t in letters)
@@ -219,6 +220,10 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
             agree += max(range(4), key=lambda k: one[k]) == max(range(4), key=lambda k: full[k])
     timings = {"engine_start_s": round(start, 2), "one_label_s": round(one_s, 2), "all_labels_s": round(all_s, 2),
                "letters_outside_top20": missing_letters,
+               # mean new tokens and share that ran to the budget, per label and generated task
+               "new_tokens": {k: {"mean": round(statistics.mean(v), 1),
+                                  "at_budget": round(sum(n >= max(v) for n in v) / len(v), 3)}
+                              for k, v in new_tokens.items()},
                "one_vs_four_prefill": {"rows": len(mm), "same_letter": agree, "max_abs_logprob_diff": round(worst, 4)}}
     del llm
     return timings, per_row
