@@ -197,7 +197,8 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
         key = f"{r['label']}|{r['task']}|{r['example_id']}"
         if r["kind"] == GENERATE:
             per_row[key] = o.outputs[0].text
-            new_tokens.setdefault(f"{r['label']}|{r['task']}", []).append(len(o.outputs[0].token_ids))
+            new_tokens.setdefault(f"{r['label']}|{r['task']}", []).append(
+                (len(o.outputs[0].token_ids), r["max_new_tokens"]))
         else:
             top = o.outputs[0].logprobs[0]
             missing_letters += not all(t in top for t in letters)
@@ -221,8 +222,8 @@ def raw_engine(cfg, rows: list[dict], *, n_adapters: int, adapters: list[Path], 
     timings = {"engine_start_s": round(start, 2), "one_label_s": round(one_s, 2), "all_labels_s": round(all_s, 2),
                "letters_outside_top20": missing_letters,
                # mean new tokens and share that ran to the budget, per label and generated task
-               "new_tokens": {k: {"mean": round(statistics.mean(v), 1),
-                                  "at_budget": round(sum(n >= max(v) for n in v) / len(v), 3)}
+               "new_tokens": {k: {"mean": round(statistics.mean(n for n, _ in v), 1),
+                                  "at_budget": round(sum(n >= budget for n, budget in v) / len(v), 3)}
                               for k, v in new_tokens.items()},
                "one_vs_four_prefill": {"rows": len(mm), "same_letter": agree, "max_abs_logprob_diff": round(worst, 4)}}
     del llm
