@@ -35,6 +35,10 @@ class EngineSpec:
     default_adapter: str | None = None  # the adapter the `Engine` protocol methods use
     vllm: dict[str, Any] = field(default_factory=dict)
     presets: dict[str, str] = field(default_factory=dict)  # kind 'preset': prompt -> the text to answer
+    # Set by the planners: the base is resolved, and `weights` (a storage ref of trained weights) fetched
+    # and merged, on the node that builds the engine (`adapters.node_model`); model_path is then ignored.
+    base: Any = None  # config.ModelConfig
+    weights: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,10 +65,26 @@ class PresetEngine:
         raise ValueError("preset predictions hold generated texts only; a log-likelihood task has no gold output")
 
 
+def on_this_node(spec: EngineSpec) -> EngineSpec:
+    """`spec` with local paths of this node: the base resolved here, trained weights and unmerged adapters
+    fetched from storage into this node's cache (and a LoRA merged there)."""
+    import dataclasses
+
+    if spec.base is None:
+        return spec
+    from tradeoff_ray.infer.adapters import fetch_weights, node_model
+
+    served = node_model(spec.base, spec.weights)
+    adapters = tuple({**a, "path": str(fetch_weights(a["path"], spec.base))} for a in spec.adapters)
+    return dataclasses.replace(spec, model_path=served.path, revision=served.revision, adapters=adapters,
+                               base=None, weights=None)
+
+
 def build_engine(spec: EngineSpec):
-    """The `Engine` a spec describes."""
+    """The `Engine` a spec describes, built from this node's copies of the weights."""
     if spec.kind == "preset":
         return PresetEngine(spec.presets)
+    spec = on_this_node(spec)
     if spec.kind == "hf":
         from tradeoff_ray.infer.hf_engine import HfEngine
 
