@@ -175,6 +175,7 @@ def upload_dir(local_dir: str | Path, uri: str) -> str:
             parent = str(PurePosixPath(path).parent)
             filesystem.create_dir(parent, recursive=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            filesystem.create_dir(tmp, recursive=True)  # copy_files makes the sub-folders, not the top one
             pafs.copy_files(str(local_dir.resolve()), tmp, source_filesystem=local, destination_filesystem=filesystem)
             if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
                 filesystem.delete_dir(path)
@@ -225,6 +226,7 @@ def fetch_cached(uri: str | Path, *, cache: Path) -> Path:
     tmp = dest.parent / f"{name}.tmp-{uuid.uuid4().hex[:8]}"
     filesystem, path, _ = open_uri(uri)
     try:
+        tmp.mkdir()
         pafs.copy_files(path, str(tmp), source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
         try:
             tmp.rename(dest)
