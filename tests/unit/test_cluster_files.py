@@ -164,3 +164,14 @@ def test_job_exits_2_with_one_error_line_on_bad_input() -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: invalid config") and "num_workers" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_storage_flag_sets_ray_storage_path(tmp_path: Path) -> None:
+    """--storage is the run's storage: Ray Train/Tune and the hand-offs between nodes use <URI>/ray."""
+    job = _job_module("jobs/run_experiment.py")
+    args = job.parse_args(["--storage", "s3://bucket/tradeoff-ray/", "--set", f"output_dir={tmp_path}"])
+    cfg = job._job.load(args, "run_experiment")
+    assert cfg.ray.storage_path == "s3://bucket/tradeoff-ray/ray"
+    assert f"ray.storage_path=s3://bucket/tradeoff-ray/ray" in args.overrides  # what the command re-reads
+    kept = job.parse_args(["--storage", "s3://b/results", "--set", "ray.storage_path=gs://other/ray"])
+    assert job._job.load(kept, "run_experiment").ray.storage_path == "gs://other/ray"
