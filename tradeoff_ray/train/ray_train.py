@@ -22,7 +22,7 @@ machine), resuming from the newest checkpoint.
 
 The run dir is on the driver's disk; evaluation may run on another node. With `ray.storage_path` set,
 the final weights and each exported checkpoint are uploaded to
-`<storage>/artifacts/<run dir name>-<variant>/{adapter|model, checkpoints/step-<N>}` and result.json
+`<storage>/artifacts/<run dir name>/train/<variant>/{adapter|model, checkpoints/step-<N>}` and result.json
 records those URIs (`adapter_uri`, `checkpoints[].uri`): what evaluation fetches on its own node.
 Without it they are the run-dir paths (one machine).
 """
@@ -74,9 +74,10 @@ def resolve_max_failures(cfg: TrainingConfig, *, cluster: bool) -> int:
     return 2 if cluster else 0
 
 
-def artifact_uri(storage_path: str, run_dir: Path, variant: str, *parts: str) -> str:
-    """Where an exported weights folder of `variant` is handed off in the run's storage."""
-    return "/".join([storage_path.rstrip("/"), "artifacts", ray_run_name(run_dir, variant), *parts])
+def artifact_uri(storage_path: str, run_dir: Path, rel: str) -> str:
+    """Where the run-dir folder `rel` (train/<variant>/adapter, ...) is handed off in the run's storage: the
+    run dir's layout under `<storage>/artifacts/<run dir name>/`, so labels read from the path stay the same."""
+    return "/".join([storage_path.rstrip("/"), "artifacts", Path(run_dir).name, rel])
 
 
 def resolve_use_gpu(cfg: TrainingConfig) -> bool:
@@ -137,7 +138,7 @@ def train_variant(
                   placement_group_file=placement_group_file)
     checkpoints = export_checkpoints(result, run_dir=run_dir, variant=variant, model_key=model.key)
     for c in checkpoints:
-        c["uri"] = hand_off(cfg, Path(c["path"]), run_dir=run_dir, variant=variant.name)
+        c["uri"] = hand_off(cfg, Path(c["path"]), run_dir=run_dir)
     worker = result.return_value or {}
     summary = summarize(worker, data=data, variant=variant, max_steps=max_steps)
     summary.update({
@@ -159,21 +160,21 @@ def train_variant(
         adapter = copy_weights(Path(final["path"]), out / weights_dirname(variant), variant=variant,
                                meta={**_meta(variant, model.key), "step": final["step"], "final": True})
         summary.update({"status": TRAINED, "adapter_dir": str(adapter),
-                        "adapter_uri": hand_off(cfg, adapter, run_dir=run_dir, variant=variant.name)})
+                        "adapter_uri": hand_off(cfg, adapter, run_dir=run_dir)})
     summary["wall_time_s"] = round(time.perf_counter() - wall0, 2)
     write_json(out / "result.json", summary)
     return summary
 
 
-def hand_off(cfg: ExperimentConfig, weights: Path, *, run_dir: Path, variant: str) -> str:
+def hand_off(cfg: ExperimentConfig, weights: Path, *, run_dir: Path) -> str:
     """The URI evaluation fetches `weights` (a folder under train/<variant>/) from: uploaded to the run's
     storage when `ray.storage_path` is set, else the folder itself (one machine)."""
     if cfg.ray.storage_path is None:
         return str(weights)
     from tradeoff_ray.storage import upload_dir
 
-    rel = Path(weights).relative_to(variant_dir(run_dir, variant)).as_posix()
-    return upload_dir(weights, artifact_uri(cfg.ray.storage_path, run_dir, variant, rel))
+    rel = Path(weights).relative_to(run_dir).as_posix()
+    return upload_dir(weights, artifact_uri(cfg.ray.storage_path, run_dir, rel))
 
 
 def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: SftData, model_path: str,
