@@ -131,6 +131,12 @@ def _merge(base: ResolvedModel, adapter: Path, dest: Path) -> None:
     save_model_dir(merged, tokenizer, dest, extra_files={"merged_from.json": json.dumps(
         {"base": base.path, "base_key": base.key, "adapter": str(adapter), "adapter_hash": adapter_hash(adapter),
          "dtype": str(dtype).removeprefix("torch.")}, indent=1)})
+    if gpu:  # the merge runs in the engine actor: give its GPU memory back before the engine sizes its cache
+        import gc
+
+        del model, peft_model, merged
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def fetch_weights(ref: str | Path, model: ModelConfig) -> Path:
