@@ -37,8 +37,11 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="Override a setting, e.g. --set data.dev_limit=100 (YAML value). Repeatable.")
     p.add_argument("--storage", default=None, metavar="URI",
-                   help="Copy the run's results here at the end: a local dir, s3://BUCKET/PREFIX or gs://... "
-                        "(default: ray.storage_path when set; else results stay in output_dir).")
+                   help="The run's storage: s3://BUCKET/PREFIX, gs://..., or a path (shared on a multi-node "
+                        "cluster: add --set ray.shared_storage=true). Ray Train/Tune and every hand-off between "
+                        "nodes use <URI>/ray (unless ray.storage_path is set), and the run's results are copied "
+                        "to <URI>/<run dir name>/ at the end (default: ray.storage_path; else they stay in "
+                        "output_dir).")
     p.add_argument("--include-weights", action="store_true",
                    help="Also copy adapters and checkpoints (large) to --storage.")
     return p
@@ -55,17 +58,27 @@ def load(args: argparse.Namespace, job: str) -> ExperimentConfig:
         load_run_config(Path(resume))  # names the problem when RUN_DIR is not a run directory
         config = Path(resume) / "config.yaml"
     cfg = load_config(config, args.overrides)
+    if args.storage and cfg.ray.storage_path is None:  # the commands re-read the overrides: add it there
+        args.overrides = [*args.overrides, f"ray.storage_path={ray_storage(args.storage)}"]
+        cfg = load_config(config, args.overrides)
 
     log.info("%s on %s (pid %d)", job, socket.gethostname(), os.getpid())
     log.info("config %s%s", config or "configs/quickstart.yaml",
              "".join(f"\n    --set {o}" for o in args.overrides))
     log.info("ray: %s", describe_target(cfg.ray))
+    log.info("storage for Ray Train/Tune and hand-offs between nodes: %s%s", cfg.ray.storage_path or
+             "<run dir>/ray (one machine only)", " (declared shared)" if cfg.ray.shared_storage else "")
     uri = storage_uri(args, cfg)
     log.info("results: %s", f"copied to {uri} at the end" if uri else f"kept under {Path(cfg.output_dir).resolve()}")
     if not uri and os.environ.get("RAY_ADDRESS") and not Path(cfg.output_dir).is_absolute():
         log.warning("output_dir %r is inside this job's working dir, which Ray may delete after the job ends; "
                     "pass --storage URI or --set output_dir=/an/absolute/path to keep the results", cfg.output_dir)
     return cfg
+
+
+def ray_storage(storage: str) -> str:
+    """`ray.storage_path` derived from --storage: its `ray/` folder (next to the copied run dirs)."""
+    return f"{storage.rstrip('/')}/ray"
 
 
 def storage_uri(args: argparse.Namespace, cfg: ExperimentConfig) -> str | None:

@@ -3,13 +3,14 @@ r"""Score one model as a Ray job: the base model, or a LoRA adapter, on Spider d
     ray job submit --address http://127.0.0.1:8265 --working-dir . \
         --runtime-env cluster/runtime_env.yaml -- \
         python jobs/evaluate.py --config configs/seed1_llama3_8b.yaml \
-            --adapter s3://BUCKET/tradeoff-ray/seed1-llama3-8b-20260101-120000/train/lora-1/adapter \
+            --adapter s3://BUCKET/tradeoff-ray/ray/artifacts/<run>/train/lora-1/adapter \
             --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu \
+            --set eval.engine=vllm \
             --storage s3://BUCKET/tradeoff-ray
 
-Same work as `tradeoff-ray eval`. --adapter may be a local folder or a storage URI (an adapter
-uploaded with --include-weights); it is fetched first, keeping its last path parts so the label
-('<variant>' or '<variant>@step<N>') is the same as in the run that trained it.
+Same work as `tradeoff-ray eval`. --adapter may be a local folder or a storage URI (a training's
+`adapter_uri`, or a run uploaded with --include-weights); it is fetched first, keeping its last path
+parts so the label ('<variant>' or '<variant>@step<N>') is the same as in the run that trained it.
 """
 from __future__ import annotations
 

@@ -4,13 +4,16 @@ r"""The whole experiment as a Ray job: baseline eval -> train variants -> eval v
         --runtime-env cluster/runtime_env.yaml -- \
         python jobs/run_experiment.py --config configs/seed1_llama3_8b.yaml \
             --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu \
-            --set output_dir=/home/ray/runs --storage s3://BUCKET/tradeoff-ray
+            --set output_dir=/home/ray/runs --set eval.engine=vllm --set training.use_gpu=true \
+            --storage s3://BUCKET/tradeoff-ray
 
     python jobs/run_experiment.py --resume /home/ray/runs/seed1-llama3-8b-20260101-120000   # after a stop
 
 Same work as `tradeoff-ray run`; the driver joins the cluster through RAY_ADDRESS (set by
 `ray job submit`) and its log is `ray job logs JOB_ID`. At the end (and after a failure) the run
-dir's results, not its weights, are copied to --storage or ray.storage_path.
+dir's results, not its weights, are copied to --storage or ray.storage_path. --storage is also the
+run's storage (ray.storage_path = <URI>/ray): trained adapters reach the evaluating node through it,
+and a multi-node cluster refuses to start without one every node reaches.
 """
 from __future__ import annotations
 

@@ -5,12 +5,13 @@ r"""A Ray Tune sweep of LoRA settings as a Ray job; each trial reports validatio
         python jobs/tune.py --config configs/seed1_llama3_8b.yaml \
             --set tune.enabled=true --set 'tune.base={name: sweep, max_steps: 512, quantization: nf4}' \
             --set 'tune.space={r: {grid: [8, 16, 32]}, learning_rate: {grid: [1.0e-5, 2.0e-4]}}' \
-            --set ray.storage_path=s3://BUCKET/tradeoff-ray/ray --storage s3://BUCKET/tradeoff-ray
+            --set eval.engine=vllm --set training.use_gpu=true --storage s3://BUCKET/tradeoff-ray
 
 Same work as `tradeoff-ray tune`. The trials table lands in <run dir>/tune/trials.csv (open it with
-notebooks/tune_analysis.ipynb); the Tune ResultGrid stays under the Ray storage path. On a cluster
-with more than one node, ray.storage_path must be shared storage (s3://, gs://, NFS) that every
-node can write.
+notebooks/tune_analysis.ipynb); the Tune ResultGrid, each trial's adapter and each trial's results
+stay under the Ray storage path (<--storage>/ray). On a cluster with more than one node it must be
+shared storage (s3://, gs://, or NFS declared with --set ray.shared_storage=true) that every node can
+write; the job refuses anything else.
 """
 from __future__ import annotations
 

@@ -204,7 +204,20 @@ class TrainingConfig(_Section):
     gpus_per_worker: float = Field(1, ge=0, description="GPUs per worker when use_gpu.")
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads per CPU worker (None = training.cpus_per_worker).")
     checkpoints_to_keep: int | None = Field(None, ge=1, description="Keep the N newest checkpoints (None = all).")
-    max_failures: int = Field(0, ge=0, description="Ray Train restarts on worker failure.")
+    max_failures: int | Literal["auto"] = Field(
+        "auto", description="Ray Train restarts of a failed worker group, each resuming from the newest checkpoint. "
+        "auto = 2 on a cluster (a ray address, or more than one node: nodes get preempted or lost) and 0 on one "
+        "machine (a crash there is a bug to see at once).")
+    worker_resources: dict[str, float] = Field(
+        default_factory=dict, description="Extra Ray resources each training worker asks for, e.g. "
+        "{'accelerator_type:A100': 0.001} or a custom node resource, to pin training to some nodes. Empty = any node.")
+
+    @field_validator("max_failures", mode="after")
+    @classmethod
+    def _non_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be >= 0 or 'auto'")
+        return value
 
     @field_validator("variants", mode="after")
     @classmethod
@@ -307,6 +320,9 @@ class EvalConfig(_Section):
     cpus_per_generation_actor: float = Field(1, gt=0)
     gpus_per_generation_actor: float = Field(1, ge=0, description="Used only when the engine runs on GPU.")
     cpus_per_scorer_actor: float = Field(0.5, gt=0)
+    generation_resources: dict[str, float] = Field(
+        default_factory=dict, description="Extra Ray resources each generation actor asks for (e.g. a custom node "
+        "resource or {'accelerator_type:L4': 0.001}), to pin evaluation to some nodes. Empty = any node.")
     vllm: VllmConfig = Field(default_factory=VllmConfig)
 
     @property
@@ -321,7 +337,18 @@ class RayConfig(_Section):
     )
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (None = all cores).")
     storage_path: str | None = Field(
-        None, description="Ray Train/Tune storage (local dir, s3://, gs://). None = <run dir>/ray."
+        None, description="The run's storage (local dir, NFS path, s3://, gs://): Ray Train/Tune checkpoints and every "
+        "hand-off between nodes (trained adapters, Tune trial outputs) go through it. None = <run dir>/ray, which "
+        "only one machine sees. The jobs derive it from --storage.",
+    )
+    shared_storage: bool = Field(
+        False, description="Declare that storage_path, a plain path, is a shared file system (NFS, a mounted volume) "
+        "at the same path on every node. Without it a multi-node cluster refuses a plain path.",
+    )
+    gpu_wait_s: float = Field(
+        300, ge=0, description="On a cluster with no GPU at job start and eval.engine or training.use_gpu 'auto': ask "
+        "the autoscaler for one and wait this long before deciding (GPU workers take minutes to boot). 0 = decide "
+        "from what is there now.",
     )
 
 

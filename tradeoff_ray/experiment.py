@@ -11,6 +11,10 @@ Each stage's key hashes exactly the inputs that change its outputs (model weight
 weights, the settings of its config section, the data manifests and the contents of every data
 file), so a rerun, a resumed run, or a new run that changes only one variant recomputes only what
 changed (see `stage_cache.py`).
+
+Stage keys hash the trained weights in this run dir (on the driver); evaluation is handed their URI in
+the run's storage (`adapter_uri` in the train result, uploaded when `ray.storage_path` is set), which
+each engine actor fetches on its own node (`infer.adapters.node_model`).
 """
 from __future__ import annotations
 
@@ -78,6 +82,7 @@ class Experiment:
         self.cache = StageCache(Path(cfg.output_dir).resolve() / ".cache")
         self.timings: list[dict[str, Any]] = []
         self.diverged: list[str] = []  # variants whose training diverged (not evaluated)
+        self.refs: dict[str, str] = {}  # run-dir weights folder -> the storage ref evaluation fetches it from
 
     # ----------------------------------------------------------------- plan
     def prepare(self, *, data: dict[str, Any] | None = None) -> RunEstimate:
@@ -276,12 +281,16 @@ class Experiment:
         def compute(entry: Path) -> dict[str, Any]:
             if group is not None:
                 return group.result(label, entry)
-            summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=adapter, data=self.data,
+            summary = evaluate(self.cfg, label=label, out_dir=entry, adapter_dir=self.ref(adapter), data=self.data,
                                tasks=self.tasks, items=self.items)
             return {"summary": summary}
 
         entry, _ = self._timed(f"evaluate {label}", stage, label, compute, count=count)
         link_tree(entry / "evals" / label, self.run_dir / "evals" / label)
+
+    def ref(self, adapter: Path | None) -> str | Path | None:
+        """Where evaluation fetches the weights of `adapter` (a folder of this run dir) from."""
+        return None if adapter is None else self.refs.get(str(adapter), adapter)
 
     def _eval_key(self, label: str, adapter: Path | None) -> Stage:
         """The eval stage of `label`: its key hashes the data, model, adapter weights, eval settings and tasks."""
@@ -322,6 +331,12 @@ class Experiment:
         diverged = result.get("status") == DIVERGED
         result["adapter_path"] = None if diverged else str(self.run_dir / "train" / variant.name
                                                             / weights_dirname(variant))
+        if result.get("adapter_uri") and not diverged:
+            self.refs[result["adapter_path"]] = result["adapter_uri"]
+        for ckpt in result.get("checkpoints") or []:
+            if ckpt.get("uri"):
+                self.refs[str(self.run_dir / "train" / variant.name / "checkpoints" / f"step-{ckpt['step']}")] = \
+                    ckpt["uri"]
         return result
 
     def _skip_diverged(self, variant: LoraVariant, result: dict[str, Any]) -> None:
@@ -376,8 +391,8 @@ class EvalGroup:
         exp = self.experiment
         if self.summaries is None:
             _log(f"      one engine per GPU for {len(self.pending)} label(s): {', '.join(self.pending)}")
-            self.summaries = evaluate_labels(exp.cfg, labels=self.pending, out_dir=self.out, data=exp.data,
-                                             tasks=exp.tasks, items=exp.items)
+            self.summaries = evaluate_labels(exp.cfg, labels={lb: exp.ref(a) for lb, a in self.pending.items()},
+                                             out_dir=self.out, data=exp.data, tasks=exp.tasks, items=exp.items)
         shutil.copytree(self.out / "evals" / label, entry / "evals" / label, dirs_exist_ok=True)
         if all((exp.cache.path(exp._eval_key(lb, a)) / "evals" / lb).exists() for lb, a in self.pending.items()):
             shutil.rmtree(self.out, ignore_errors=True)

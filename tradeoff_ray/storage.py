@@ -13,8 +13,12 @@ already sit in Ray's storage path.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
@@ -131,4 +135,108 @@ def fetch_dir(uri: str, dest: str | Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     pafs.copy_files(path, str(dest.resolve()), source_filesystem=filesystem,
                     destination_filesystem=pafs.LocalFileSystem())
+    return dest
+
+
+# ------------------------------------------------------------------ hand-offs between Ray processes
+#
+# On a cluster the process that writes weights (a Ray Train driver, a Tune trial) and the one that reads
+# them (an engine actor on another node) share no disk. Every hand-off therefore goes through the run's
+# storage (`ray.storage_path`: a shared path, s3:// or gs://): the writer calls `upload_dir`, records
+# the URI it returns, and each reader calls `fetch_cached` to get a copy in its own node's cache.
+
+
+def is_node_local(uri: str | None, *, shared: bool = False) -> bool:
+    """True when `uri` is a plain path (or file://) that nothing declares shared: other nodes see their own
+    disk at that path. None (the run dir's default) is node-local too."""
+    if uri is None:
+        return True
+    if "://" in uri and not uri.lower().startswith("file://"):
+        return False
+    return not shared
+
+
+def upload_dir(local_dir: str | Path, uri: str) -> str:
+    """Copy the directory `local_dir` to exactly `uri` (a path or URI, replaced when it exists); returns `uri`.
+
+    On a local or shared file system the copy is written beside `uri` and renamed into place, so a reader
+    never sees half a directory; an object store has no rename, but readers only learn the URI from the
+    writer after this returns.
+    """
+    from pyarrow import fs as pafs
+
+    local_dir = Path(local_dir)
+    if not local_dir.is_dir():
+        raise StorageError(f"cannot upload {local_dir}: it is not a directory")
+    filesystem, path, _ = open_uri(uri)
+    local = pafs.LocalFileSystem()
+    try:
+        if isinstance(filesystem, pafs.LocalFileSystem):
+            parent = str(PurePosixPath(path).parent)
+            filesystem.create_dir(parent, recursive=True)
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            filesystem.create_dir(tmp, recursive=True)  # copy_files makes the sub-folders, not the top one
+            pafs.copy_files(str(local_dir.resolve()), tmp, source_filesystem=local, destination_filesystem=filesystem)
+            if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+                filesystem.delete_dir(path)
+            filesystem.move(tmp, path)
+        else:
+            if filesystem.get_file_info(path).type == pafs.FileType.Directory:
+                filesystem.delete_dir(path)
+            pafs.copy_files(str(local_dir.resolve()), path, source_filesystem=local, destination_filesystem=filesystem)
+    except OSError as err:
+        raise StorageError(f"cannot write {local_dir} to {uri} ({err}); check the storage path (ray.storage_path "
+                           "or --storage) and its write permission or credentials") from None
+    return uri
+
+
+def listing(uri: str) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime in ns) of every file under the directory `uri`, sorted: its version."""
+    from pyarrow import fs as pafs
+
+    filesystem, path, _ = open_uri(uri)
+    info = filesystem.get_file_info(path)
+    if info.type != pafs.FileType.Directory:
+        raise StorageError(f"{uri} is not a directory in storage; it should hold weights a training uploaded "
+                           "(check ray.storage_path and that the training finished)")
+    found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+    root = path.rstrip("/") + "/"
+    return sorted((f.path[len(root):], int(f.size or 0), int(f.mtime_ns or 0))
+                  for f in found if f.type == pafs.FileType.File)
+
+
+def fetch_cached(uri: str | Path, *, cache: Path) -> Path:
+    """A copy of the storage directory `uri` in this node's `cache`; returns its local path.
+
+    Keyed by the URI and its listing (names, sizes, modification times), so a second fetch of the same
+    content is free and new content at the same URI is fetched again. Written to a temporary sibling and
+    renamed, so processes on one node racing for the same directory each see a whole copy. The copy keeps
+    the source's folder name (`.../train/<variant>/adapter` -> `.../adapter`).
+    """
+    from pyarrow import fs as pafs
+
+    uri = str(uri)
+    version = listing(uri)
+    key = hashlib.sha256(json.dumps([uri, version]).encode()).hexdigest()[:16]
+    name = PurePosixPath(uri.split("://", 1)[-1].rstrip("/")).name or "dir"
+    dest = Path(cache) / "fetched" / key / name
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f"{name}.tmp-{uuid.uuid4().hex[:8]}"
+    filesystem, path, _ = open_uri(uri)
+    try:
+        tmp.mkdir()
+        pafs.copy_files(path, str(tmp), source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not dest.is_dir():  # another process on this node finished the same copy first
+                raise
+    except OSError as err:
+        raise StorageError(f"cannot fetch {uri} into {dest.parent} ({err}); check that this node can read the "
+                           "storage path and write its cache (TRADEOFF_RAY_CACHE or model.cache_dir)") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("fetched %s -> %s", uri, dest)
     return dest

@@ -18,6 +18,11 @@ marks it `diverged` — never objective values, which would read like a trained 
 
 Output: `<run_dir>/tune/trials.csv` and `.parquet` (one row per trial: settings, metrics, adapter,
 `pareto` = not dominated on the objectives), per-trial run dirs under `tune/trials/`.
+
+A trial runs on whatever node Tune places it; its run dir is on that node's disk. With `ray.storage_path`
+set, the trial's adapter goes to the run's storage (`train_variant` uploads it; `adapter_uri`), its
+evaluation fetches it from there, and the trial dir's results (not weights) are uploaded to
+`<storage>/tune-trials/<run dir name>/trial-<id>/` (`trial_uri`), so the driver can read every trial.
 """
 from __future__ import annotations
 
@@ -146,6 +151,11 @@ def trial_path(run_dir: Path, trial_id: str) -> Path:
 
 
 
+def trial_storage(storage_path: str, run_dir: Path) -> str:
+    """Where trials upload their run dirs (results only): `<storage>/tune-trials/<run dir name>`."""
+    return f"{storage_path.rstrip('/')}/tune-trials/{Path(run_dir).name}"
+
+
 def _trial(params: dict[str, Any], *, cfg: ExperimentConfig, run_dir: str, data: dict[str, Any]) -> None:
     import ray.tune
 
@@ -161,15 +171,20 @@ def _trial(params: dict[str, Any], *, cfg: ExperimentConfig, run_dir: str, data:
         raise TrainingDiverged(result["message"])
     metrics: dict[str, Any] = {
         "eval_loss": result["final_eval_loss"], "train_loss": result["last_train_loss"],
-        "steps": result["steps"], "adapter_dir": result["adapter_dir"], "train_seconds": result["train_seconds"],
-        "over_length_dropped": result["over_length_dropped"], "done_training": True,
+        "steps": result["steps"], "adapter_dir": result["adapter_dir"], "adapter_uri": result.get("adapter_uri"),
+        "train_seconds": result["train_seconds"], "over_length_dropped": result["over_length_dropped"],
+        "done_training": True,
     }
     if cfg.tune.evaluate_trials:
         from tradeoff_ray.infer.pipeline import evaluate
 
-        summary = evaluate(cfg, label=variant.name, out_dir=trial_dir, adapter_dir=Path(result["adapter_dir"]),
-                           data=data)
+        summary = evaluate(cfg, label=variant.name, out_dir=trial_dir, data=data,
+                           adapter_dir=result.get("adapter_uri") or result["adapter_dir"])
         metrics.update(trial_metrics(summary))
+    if cfg.ray.storage_path:  # the trial dir is on this trial's node: its results go to the run's storage
+        from tradeoff_ray.storage import upload_run_dir
+
+        metrics["trial_uri"] = upload_run_dir(trial_dir, trial_storage(cfg.ray.storage_path, Path(run_dir)))
     ray.tune.report({k: v for k, v in metrics.items() if v is not None})
 
 
@@ -330,6 +345,8 @@ def trial_rows(grid: Any, goals: Sequence[str]) -> list[dict[str, Any]]:
         for key in ("eval_loss", "train_loss", *goals, "steps", "train_seconds", "over_length_dropped"):
             row[key] = metrics.get(key)
         row["adapter_dir"] = metrics.get("adapter_dir")
+        row["adapter_uri"] = metrics.get("adapter_uri")
+        row["trial_uri"] = metrics.get("trial_uri")
         row["status"] = (DIVERGED if result.error and TrainingDiverged.__name__ in _describe(result.error)
                          else "error" if result.error else "complete" if metrics.get("done_training")
                          else "stopped_early")

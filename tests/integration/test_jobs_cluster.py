@@ -189,7 +189,8 @@ def test_run_experiment_job_succeeds_and_publishes(head: LocalHead, tiny_model_d
                       "--set", f"model.name={tiny_model_dir}", "--set", "data.dev_limit=4",
                       "--set", "data.train_limit=16", "--set", "data.mmlu_per_category=2",
                       "--set", "eval.max_new_tokens=16", "--set", f"training.variants={variant}",
-                      "--set", f"output_dir={out}", "--storage", str(store))
+                      "--set", f"output_dir={out}", "--set", "ray.gpu_wait_s=0",  # a CPU-only head: decide now
+                      "--storage", str(store))
     status, logs = head.wait(job, timeout_s=900)
     assert status == "SUCCEEDED", logs[-6000:]
     assert "(RAY_ADDRESS)" in logs, "the driver must join the submitting cluster, not start its own Ray"

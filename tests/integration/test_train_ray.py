@@ -1,8 +1,15 @@
 """Ray Train on the tiny model with 1 CPU worker: loss falls, adapters land in the run dir, a killed
-run resumes from its newest checkpoint and ends exactly where an uninterrupted run ends."""
+run resumes from its newest checkpoint and ends exactly where an uninterrupted run ends — when the driver
+runs again (`--resume`), and within one run when the worker process dies (`training.max_failures`)."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,4 +91,76 @@ def test_a_killed_run_resumes_and_ends_like_an_uninterrupted_one(uninterrupted, 
     got = load_file(f"{resumed['adapter_dir']}/adapter_model.safetensors")
     want = load_file(f"{expected['adapter_dir']}/adapter_model.safetensors")
     assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Live descendants of `pid` (from /proc)."""
+    parents = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    found, frontier = [], {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier and p not in found}
+        found += sorted(frontier)
+    return found
+
+
+def _train_workers() -> list[int]:
+    """Pids of the Ray Train worker processes of this test session's Ray (children of its own raylet only)."""
+    import ray._private.ray_constants as ray_constants
+    import ray._private.worker as ray_worker
+
+    raylet = ray_worker._global_node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+    out = []
+    for pid in _descendants(raylet):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::RayTrainWorker"):
+            out.append(pid)
+    return out
+
+
+def _kill_worker_after_first_checkpoint(storage: Path, killed: list[int], stop: threading.Event) -> None:
+    """Watch Ray's storage; once Ray Train has registered the first checkpoint (its checkpoint manager's
+    snapshot names a checkpoint folder), SIGKILL the training worker process."""
+    while not stop.is_set():
+        snapshots = [p.read_text(errors="replace") for p in storage.glob("*/checkpoint_manager_snapshot.json")]
+        if any(re.search(r"checkpoint_\d{4}-", text) for text in snapshots):
+            for pid in _train_workers():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            if killed:
+                return
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_mid_run_is_restarted_from_the_last_checkpoint(uninterrupted, setup, tmp_path):
+    """`training.max_failures` (auto: >= 1 on a cluster, where nodes get preempted) restarts a dead worker from
+    the newest checkpoint inside the same run; the result is the uninterrupted run's, step for step."""
+    cfg, spider = setup
+    _, expected = uninterrupted
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"max_failures": 1})})
+    killed: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_kill_worker_after_first_checkpoint, args=(tmp_path / "ray", killed, stop),
+                               daemon=True)
+    watcher.start()
+    try:
+        resumed = train_variant(cfg, VARIANT, run_dir=tmp_path, spider=spider)
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "the training worker was never seen (nothing was killed)"
+    assert resumed["resumed_from_step"] == 10
+    assert resumed["steps"] == expected["steps"] == 20
+    assert resumed["train_loss"] == expected["train_loss"]
+    assert resumed["final_eval_loss"] == expected["final_eval_loss"]
+    got = load_file(f"{resumed['adapter_dir']}/adapter_model.safetensors")
+    want = load_file(f"{expected['adapter_dir']}/adapter_model.safetensors")
     assert all(torch.equal(got[k], want[k]) for k in want)

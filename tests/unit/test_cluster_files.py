@@ -44,12 +44,16 @@ def _job_module(script: str):
 
 
 def check_job_command(words: list[str]) -> None:
-    """`python jobs/<x>.py ARGS`: the script exists, accepts ARGS, and config + overrides validate."""
+    """`python jobs/<x>.py ARGS`: the script exists, accepts ARGS, and config + overrides validate; on a
+    cluster the engine and GPU use are explicit (no 'auto' decided from a head without GPUs) and --storage
+    is an object store every node reaches (the hand-offs between nodes go through it)."""
     script = next(w for w in words if w.startswith("jobs/") and w.endswith(".py"))
     assert (REPO / script).is_file(), f"{script} does not exist"
     args = _job_module(script).parse_args(words[words.index(script) + 1:])
     assert args.config is None or (REPO / args.config).is_file(), f"{args.config} does not exist"
-    load_config(REPO / args.config if args.config else None, args.overrides)
+    cfg = load_config(REPO / args.config if args.config else None, args.overrides)
+    assert cfg.eval.engine != "auto" and cfg.training.use_gpu != "auto", "cluster jobs set engine and GPU use"
+    assert re.match(r"(s3|gs)://", args.storage or ""), "cluster jobs pass --storage s3://... or gs://..."
 
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: str(p.relative_to(CLUSTER)))
@@ -164,3 +168,14 @@ def test_job_exits_2_with_one_error_line_on_bad_input() -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("error: invalid config") and "num_workers" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_storage_flag_sets_ray_storage_path(tmp_path: Path) -> None:
+    """--storage is the run's storage: Ray Train/Tune and the hand-offs between nodes use <URI>/ray."""
+    job = _job_module("jobs/run_experiment.py")
+    args = job.parse_args(["--storage", "s3://bucket/tradeoff-ray/", "--set", f"output_dir={tmp_path}"])
+    cfg = job._job.load(args, "run_experiment")
+    assert cfg.ray.storage_path == "s3://bucket/tradeoff-ray/ray"
+    assert "ray.storage_path=s3://bucket/tradeoff-ray/ray" in args.overrides  # what the command re-reads
+    kept = job.parse_args(["--storage", "s3://b/results", "--set", "ray.storage_path=gs://other/ray"])
+    assert job._job.load(kept, "run_experiment").ray.storage_path == "gs://other/ray"

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tradeoff_ray.storage import StorageError, fetch_dir, open_uri, select_files, upload_run_dir
+from tradeoff_ray.storage import (StorageError, fetch_cached, fetch_dir, is_node_local, open_uri, select_files,
+                                  upload_dir, upload_run_dir)
 
 RESULTS = [  # what reports, notebooks and `tradeoff-ray report` read back
     "config.yaml", "metrics.json", "report.md", "report.html", "plots/tradeoff.png",
@@ -93,3 +94,48 @@ def test_fetch_dir_round_trip(run_dir: Path, tmp_path: Path) -> None:
     assert _tree(got) == {"adapter_model.safetensors", "adapter_config.json"}
     with pytest.raises(StorageError, match="not a directory"):
         fetch_dir(f"{dest}/no-such-adapter", tmp_path / "x")
+
+
+# ---------------------------------------------------------------- hand-offs between nodes
+
+
+def _adapter(root: Path, content: bytes = b"weights") -> Path:
+    (root / "sub").mkdir(parents=True, exist_ok=True)
+    (root / "adapter_model.safetensors").write_bytes(content)
+    (root / "adapter_config.json").write_text('{"r": 4}')
+    (root / "sub" / "x.txt").write_text("nested")
+    return root
+
+
+def test_handoff_round_trip_through_storage(tmp_path: Path) -> None:
+    """What training uploads is what another node's cache gets, byte for byte, under the same folder name."""
+    src = _adapter(tmp_path / "run" / "adapter")
+    uri = upload_dir(src, f"file://{tmp_path}/store/artifacts/run-v/adapter")
+    got = fetch_cached(uri, cache=tmp_path / "node-b")
+    assert got.name == "adapter" and got.is_relative_to(tmp_path / "node-b" / "fetched")
+    assert _tree(got) == _tree(src)
+    assert all((got / f).read_bytes() == (src / f).read_bytes() for f in _tree(src))
+    assert not [p for p in (tmp_path / "store" / "artifacts" / "run-v").iterdir() if ".tmp-" in p.name]
+
+
+def test_fetch_is_cached_by_content(tmp_path: Path) -> None:
+    uri = upload_dir(_adapter(tmp_path / "a"), str(tmp_path / "store" / "adapter"))
+    first = fetch_cached(uri, cache=tmp_path / "cache")
+    (first / "marker").write_text("a second fetch of the same content is this copy")
+    assert fetch_cached(uri, cache=tmp_path / "cache") == first
+    upload_dir(_adapter(tmp_path / "b", b"retrained, longer weights"), uri)  # new content at the same URI
+    second = fetch_cached(uri, cache=tmp_path / "cache")
+    assert second != first and (second / "adapter_model.safetensors").read_bytes() == b"retrained, longer weights"
+    assert not (second / "marker").exists()
+
+
+def test_fetch_of_missing_weights_names_the_uri(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="nothing-here"):
+        fetch_cached(str(tmp_path / "nothing-here"), cache=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("uri,shared,local", [
+    (None, False, True), ("/mnt/runs", False, True), ("file:///mnt/runs", False, True), ("/mnt/nfs", True, False),
+    ("s3://bucket/p", False, False), ("gs://bucket/p", False, False)])
+def test_node_local_storage(uri, shared, local) -> None:
+    assert is_node_local(uri, shared=shared) is local

@@ -39,7 +39,7 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
          overrides: list[str] | None = None) -> int:
     from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir
     from tradeoff_ray.infer.pipeline import evaluate
-    from tradeoff_ray.ray_session import describe_target, ray_session
+    from tradeoff_ray.ray_session import describe_target, decides_gpus, ray_session
     from tradeoff_ray.rundir import check_inputs, new_run_dir
 
     cfg = load_config(config, overrides)
@@ -47,7 +47,7 @@ def main(config: Path | None = None, adapter: Path | None = None, out: Path | No
         check_adapter_dir(adapter)  # fail before starting Ray
     label = label_for(adapter)
     data = check_inputs(cfg)  # every input, before Ray, the run dir or the first expensive stage
-    with ray_session(cfg.ray):
+    with ray_session(cfg.ray, wants_gpus=decides_gpus(cfg, training=False)):
         run_dir = new_run_dir(cfg, out=out, outputs=(f"evals/{label}",))
         print(f"[eval] run dir {run_dir}; label {label!r}; {describe_target(cfg.ray)}", flush=True)
         summary = evaluate(cfg, label=label, out_dir=run_dir, adapter_dir=adapter, data=data)

@@ -27,7 +27,7 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
     """Run the experiment and return its run directory."""
     from tradeoff_ray.data import notices
     from tradeoff_ray.experiment import Experiment
-    from tradeoff_ray.ray_session import describe_target, ray_session
+    from tradeoff_ray.ray_session import describe_target, decides_gpus, ray_session
     from tradeoff_ray.rundir import check_inputs, new_run_dir, save_config
     from tradeoff_ray.train.checks import check_can_train
 
@@ -47,7 +47,7 @@ def execute(config: Path | None = None, resume: Path | None = None, overrides: l
         where = f"on {describe_target(cfg.ray)}" if needs_ray else "no Ray needed"
         print(f"[run] {cfg.name}: {estimate.headline()} — model {cfg.model.name}, {len(cfg.training.variants)} "
               f"variant(s){', Tune sweep' if cfg.tune.enabled else ''}, {where}", flush=True)
-    with ray_session(cfg.ray) if needs_ray else contextlib.nullcontext():
+    with ray_session(cfg.ray, wants_gpus=decides_gpus(cfg)) if needs_ray else contextlib.nullcontext():
         experiment.run()
     _print_headline(run_dir)
     return run_dir

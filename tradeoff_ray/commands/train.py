@@ -18,7 +18,7 @@ from tradeoff_ray.errors import UserError
 def main(config: Path | None = None, variant: str | None = None, out: Path | None = None,
          overrides: list[str] | None = None) -> int:
     from tradeoff_ray.data.spider import load_spider
-    from tradeoff_ray.ray_session import describe_target, ray_session
+    from tradeoff_ray.ray_session import describe_target, decides_gpus, ray_session
     from tradeoff_ray.rundir import new_run_dir
     from tradeoff_ray.train.checks import check_can_train
     from tradeoff_ray.train.ray_train import diverged, format_results, train_variant
@@ -34,7 +34,7 @@ def main(config: Path | None = None, variant: str | None = None, out: Path | Non
     print(f"[train] run dir {run_dir}; {len(variants)} variant(s): {[v.name for v in variants]}; "
           f"{describe_target(cfg.ray)}", flush=True)
     results = []
-    with ray_session(cfg.ray):
+    with ray_session(cfg.ray, wants_gpus=decides_gpus(cfg, evaluation=False)):
         for v in variants:
             results.append(train_variant(cfg, v, run_dir=run_dir, spider=spider))
     print(format_results(results))

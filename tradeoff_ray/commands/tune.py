@@ -11,7 +11,7 @@ from tradeoff_ray.config import load_config
 
 
 def main(config: Path | None = None, out: Path | None = None, overrides: list[str] | None = None) -> int:
-    from tradeoff_ray.ray_session import describe_target, ray_session
+    from tradeoff_ray.ray_session import describe_target, decides_gpus, ray_session
     from tradeoff_ray.rundir import new_run_dir
     from tradeoff_ray.sweep import check_tune_config, check_tune_hardware, run_tune
 
@@ -20,6 +20,6 @@ def main(config: Path | None = None, out: Path | None = None, overrides: list[st
     check_tune_hardware(cfg)  # QLoRA in the base or the space needs CUDA + bitsandbytes: fail before Ray starts
     run_dir = new_run_dir(cfg, out=out)
     print(f"[tune] run dir {run_dir}; {describe_target(cfg.ray)}", flush=True)
-    with ray_session(cfg.ray):
+    with ray_session(cfg.ray, wants_gpus=decides_gpus(cfg)):
         run_tune(cfg, run_dir=run_dir)
     return 0

@@ -9,6 +9,10 @@ error into the served model (the adapter was trained against nf4 weights, and bf
 full-precision view of them). Merged models are cached under
 `<cache_root>/merged/<base key>-<adapter hash>/`, written atomically (temp dir + rename), so a
 sweep's evaluations and a re-run reuse them.
+
+On a cluster the merge runs in the engine actor, on the node that serves the model (`node_model`): the
+trained weights are fetched from the run's storage (`ray.storage_path`, where training uploaded them)
+into that node's cache and merged there, so no node ever reads another node's disk.
 """
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ import json
 import re
 from pathlib import Path
 
+from tradeoff_ray.config import ModelConfig, cache_root
 from tradeoff_ray.errors import UserError
-from tradeoff_ray.models import ResolvedModel, resolve_dtype, save_model_dir
+from tradeoff_ray.models import ResolvedModel, resolve_dtype, resolve_model, save_model_dir
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -126,3 +131,31 @@ def _merge(base: ResolvedModel, adapter: Path, dest: Path) -> None:
     save_model_dir(merged, tokenizer, dest, extra_files={"merged_from.json": json.dumps(
         {"base": base.path, "base_key": base.key, "adapter": str(adapter), "adapter_hash": adapter_hash(adapter),
          "dtype": str(dtype).removeprefix("torch.")}, indent=1)})
+    if gpu:  # the merge runs in the engine actor: give its GPU memory back before the engine sizes its cache
+        import gc
+
+        del model, peft_model, merged
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def fetch_weights(ref: str | Path, model: ModelConfig) -> Path:
+    """Trained weights (a peft adapter or a fully fine-tuned model folder) as a folder in this node's cache,
+    fetched from `ref`: a storage URI (s3://, gs://), a shared path, or a local folder."""
+    from tradeoff_ray.storage import fetch_cached
+
+    if "://" not in str(ref) and not Path(ref).expanduser().is_dir():
+        raise AdapterError(f"adapter directory {ref} does not exist on this node; pass the `adapter/` folder that "
+                           "training wrote (runs/<run>/train/<variant>/adapter), or on a cluster its URI in the "
+                           "run's storage (result.json's adapter_uri)")
+    return fetch_cached(str(Path(ref).expanduser().resolve()) if "://" not in str(ref) else str(ref),
+                        cache=cache_root(model))
+
+
+def node_model(model: ModelConfig, weights: str | Path | None = None) -> ResolvedModel:
+    """What this node serves: the base model resolved here, with `weights` (a storage ref) fetched into this
+    node's cache and merged (LoRA) or served as they are (full fine-tune)."""
+    base = resolve_model(model)
+    if weights is None:
+        return base
+    return served_model(base, fetch_weights(weights, model), cache_root=cache_root(model))

@@ -175,7 +175,8 @@ def run_dataset(rows: list[Row], *, cfg: ExperimentConfig, plan: ServePlan, task
         stages.EngineStage, fn_constructor_kwargs={"spec": plan.spec},
         compute=ray.data.ActorPoolStrategy(size=1 if preset else cfg.eval.generation_actors),
         num_cpus=cfg.eval.cpus_per_scorer_actor if preset else cfg.eval.cpus_per_generation_actor,
-        num_gpus=0 if preset else plan.gpus_per_actor, batch_size=cfg.eval.batch_size, batch_format="pandas")
+        num_gpus=0 if preset else plan.gpus_per_actor, batch_size=cfg.eval.batch_size, batch_format="pandas",
+        **({"resources": cfg.eval.generation_resources} if cfg.eval.generation_resources and not preset else {}))
     ds = ds.map_batches(
         ScoreStages, fn_constructor_kwargs={"tasks": list(tasks), "cfg": cfg},
         compute=ray.data.ActorPoolStrategy(size=cfg.eval.scorer_actors),

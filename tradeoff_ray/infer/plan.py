@@ -1,7 +1,9 @@
 """What an evaluation will serve: which engine and why, which weights (base, merged adapter, full model).
 
-`plan_serving` prints the engine choice, resolves the model and merges an adapter when it must be
-merged (the HF engine, or `eval.adapters=merged`); `serves_shared` says when evaluation instead goes
+`plan_serving` prints the engine choice, resolves the base model and checks and hashes the trained weights
+(fetched from their storage ref); the engine actors resolve the base and merge an adapter on their own
+node (`adapters.node_model`), and the driver's tokenizer comes from the base model, never from a merged
+copy on another node. `serves_shared` says when evaluation instead goes
 through `infer.shared` (vLLM: long-lived engine actors, every label of a stage on one engine per GPU).
 The gold label needs no model: it is planned as a preset-predictions engine (`stages.PresetEngine`).
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tradeoff_ray.config import ExperimentConfig, cache_root
+from tradeoff_ray.config import ExperimentConfig
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.infer.stages import EngineSpec
 from tradeoff_ray.records import GOLD
@@ -39,7 +41,7 @@ class ServePlan:
         s = self.spec
         device = "GPU" if self.gpus_per_actor else "CPU"
         how = "" if not self.adapter else (" + merged LoRA" if self.merged else " (its own weights)")
-        return f"{s.kind} on {device}: {self.model}{how} [{s.model_path}]"
+        return f"{s.kind} on {device}: {self.model}{how} [{s.weights or s.model_path}]"
 
 
 def serves_shared(cfg: ExperimentConfig) -> bool:
@@ -71,53 +73,34 @@ def plan_serving(cfg: ExperimentConfig, *, label: str, adapter_dir: Path | None 
         if adapter_dir is not None:
             raise UserError(f"label '{GOLD}' scores each task's reference outputs; it takes no adapter")
         return gold_plan()
-    from tradeoff_ray.infer.adapters import check_adapter_dir, is_full_model_dir, weights_hash
+    from tradeoff_ray.infer.adapters import check_adapter_dir, fetch_weights, is_full_model_dir, weights_hash
     from tradeoff_ray.models import resolve_model
 
     engine, reason = select_engine(cfg.eval)
     print(f"[eval] engine: {engine} ({reason})", flush=True)
     base = resolve_model(cfg.model)
-    served, digest, merged = base, None, False
-    if adapter_dir is not None:
-        adapter = Path(adapter_dir) if is_full_model_dir(adapter_dir) else check_adapter_dir(adapter_dir)
-        digest = weights_hash(adapter)
-        served, merged = merge(base, adapter, cache_root(cfg.model)), not is_full_model_dir(adapter)
+    digest, merged = None, False
+    if adapter_dir is not None:  # checked and hashed here; merged by the engine actor on its own node
+        local = fetch_weights(adapter_dir, cfg.model)
+        merged = not is_full_model_dir(local)
+        digest = weights_hash(check_adapter_dir(local) if merged else local)
     gpu = engine == "vllm" or gpu_present()[0]
     gpus = cfg.eval.gpus_per_generation_actor if gpu else 0.0
     if engine == "vllm" and gpus <= 0:
         raise UserError("eval.engine vllm needs a GPU per generation actor; set eval.gpus_per_generation_actor "
                         "to 1 (or a fraction), or eval.engine=hf")
-    spec = EngineSpec(kind=engine, model_path=served.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
-                      threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=served.revision,
+    spec = EngineSpec(kind=engine, model_path=base.path, dtype=cfg.model.dtype, batch_size=cfg.eval.batch_size,
+                      threads=max(1, math.ceil(cfg.eval.cpus_per_generation_actor)), revision=base.revision,
+                      base=cfg.model, weights=None if adapter_dir is None else str(adapter_dir),
                       vllm=cfg.eval.vllm)
     return ServePlan(engine=engine, reason=reason, spec=spec, model=base.description or base.path,
                      adapter=None if adapter_dir is None else str(adapter_dir), adapter_hash=digest, merged=merged,
                      gpus_per_actor=gpus)
 
 
-def merge(base: Any, adapter: Path, root: Path) -> Any:
-    """The served model of `adapter`: a full fine-tune as it is, a LoRA merged into a cached copy of the base.
-
-    The merge runs here or — when this driver has no GPU but the Ray cluster has — in a one-GPU Ray task,
-    so a large base is merged in bf16 on a GPU rather than in fp32 in the driver's memory. The merged copy
-    is written under `model.cache_dir`, which on a cluster must be storage every node reads."""
-    import torch
-
-    from tradeoff_ray.infer.adapters import is_full_model_dir, merged_model_dir, served_model
-
-    if is_full_model_dir(adapter):
-        return served_model(base, adapter, cache_root=root)
-    if not torch.cuda.is_available():
-        import ray
-
-        if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
-            remote = ray.remote(num_gpus=1)(merged_model_dir)
-            return ray.get(remote.remote(base, adapter, cache_root=root))
-    return merged_model_dir(base, adapter, cache_root=root)
-
-
 def load_tokenizer(plan: ServePlan) -> Any:
-    """The served model's tokenizer (renders chat prompts in the driver); None for preset predictions."""
+    """The base model's tokenizer (renders chat prompts in the driver; training leaves it unchanged, and a
+    merged copy may exist only on another node); None for preset predictions."""
     if plan.spec is None:
         return None
     from transformers import AutoTokenizer

@@ -30,11 +30,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from tradeoff_ray.config import ExperimentConfig, cache_root
+from tradeoff_ray.config import ExperimentConfig
 from tradeoff_ray.infer import stages
 from tradeoff_ray.infer.pipeline import (PARTIAL, SCORER_BATCH, evaluate, label_rows, label_summary, load_data,
                                          progress_line, write_task)
-from tradeoff_ray.infer.plan import eval_dir, merge, serves_shared
+from tradeoff_ray.infer.plan import eval_dir, serves_shared
 from tradeoff_ray.infer.serving import EngineActor, serve_rows, spread
 from tradeoff_ray.infer.stages import EngineSpec
 from tradeoff_ray.infer.vllm_engine import AdapterRef
@@ -48,14 +48,15 @@ SCORE_CHUNK = 8 * SCORER_BATCH  # SQL rows per scorer task
 
 def shared_spec(cfg: ExperimentConfig, labels: Mapping[str, Path | None]) -> EngineSpec:
     """The engine that serves the base model and every adapter in `labels` (adapter name = label)."""
-    from tradeoff_ray.infer.adapters import adapter_rank, check_adapter_dir
+    from tradeoff_ray.infer.adapters import adapter_rank, fetch_weights
     from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
-    adapters = tuple(AdapterRef(name=label, path=str(check_adapter_dir(d)), rank=adapter_rank(d))
+    # checked here on a copy; each engine actor fetches its own from the same ref (`stages.on_this_node`)
+    adapters = tuple(AdapterRef(name=label, path=str(d), rank=adapter_rank(fetch_weights(d, cfg.model)))
                      for label, d in labels.items() if d is not None)
     return EngineSpec(kind="vllm", model_path=base.path, dtype=cfg.model.dtype, revision=base.revision,
-                      adapters=adapters, vllm=cfg.eval.vllm)
+                      adapters=adapters, base=cfg.model, vllm=cfg.eval.vllm)
 
 
 class EnginePool:
@@ -69,7 +70,8 @@ class EnginePool:
         gpus = cfg.eval.gpus_per_generation_actor if spec.kind == "vllm" else 0  # an HF pool is the CPU check
         self.names = [f"{stage}-engine-{i}-{tag}" for i in range(cfg.eval.generation_actors)]
         self.actors = [actor.options(name=self.names[i], num_gpus=gpus,
-                                     num_cpus=cfg.eval.cpus_per_generation_actor, max_restarts=ENGINE_RESTARTS,
+                                     num_cpus=cfg.eval.cpus_per_generation_actor,
+                                     resources=cfg.eval.generation_resources or None, max_restarts=ENGINE_RESTARTS,
                                      max_task_retries=0).remote(spec)
                        for i in range(cfg.eval.generation_actors)]
         self.info = ray.get([a.info.remote() for a in self.actors])
@@ -114,11 +116,12 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
             out[label] = evaluate(cfg, label=label, out_dir=out_dir, adapter_dir=adapter, data=data, tasks=tasks,
                                   items=items)
         return out
-    from tradeoff_ray.infer.adapters import is_full_model_dir
+    from tradeoff_ray.infer.adapters import fetch_weights, is_full_model_dir
 
     merged = pool is None and engine is None and cfg.eval.adapters == "merged"
     # fully fine-tuned models are whole models: each is served by its own engine, never as a LoRA
-    full = {} if engine is not None else {label: a for label, a in rest.items() if a is not None and is_full_model_dir(a)}
+    full = {} if engine is not None else {label: a for label, a in rest.items()
+                                           if a is not None and is_full_model_dir(fetch_weights(a, cfg.model))}
     lora = {label: a for label, a in rest.items() if label not in full}
     if merged:
         groups = [({label: adapter}, merged_spec(cfg, adapter), True) for label, adapter in rest.items()]
@@ -134,12 +137,12 @@ def evaluate_labels(cfg: ExperimentConfig, *, labels: Mapping[str, Path | None],
 
 
 def merged_spec(cfg: ExperimentConfig, adapter: Path | None) -> EngineSpec:
-    """An engine over the base with `adapter` merged in (cached), serving no adapters."""
+    """An engine over the base with `adapter` merged in (on the engine's node, cached there), serving no adapters."""
     from tradeoff_ray.models import resolve_model
 
     base = resolve_model(cfg.model)
-    served = base if adapter is None else merge(base, Path(adapter), cache_root(cfg.model))
-    return EngineSpec(kind="vllm", model_path=served.path, dtype=cfg.model.dtype, revision=served.revision,
+    return EngineSpec(kind="vllm", model_path=base.path, dtype=cfg.model.dtype, revision=base.revision,
+                      base=cfg.model, weights=None if adapter is None else str(adapter),
                       vllm=cfg.eval.vllm)
 
 

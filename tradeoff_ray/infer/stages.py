@@ -38,6 +38,10 @@ class EngineSpec:
     default_adapter: str | None = None  # the adapter the `Engine` protocol methods use
     vllm: VllmConfig = field(default_factory=VllmConfig)  # eval.vllm, for kind 'vllm'
     presets: dict[str, str] = field(default_factory=dict)  # kind 'preset': prompt -> the text to answer
+    # Set by the planners: the base is resolved, and `weights` (a storage ref of trained weights) fetched
+    # and merged, on the node that builds the engine (`adapters.node_model`); model_path is then ignored.
+    base: Any = None  # config.ModelConfig
+    weights: str | None = None
 
 
 class PresetEngine:
@@ -59,6 +63,21 @@ class PresetEngine:
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         raise ValueError("preset predictions hold generated texts only; a log-likelihood task has no gold output")
+
+
+def on_this_node(spec: EngineSpec) -> EngineSpec:
+    """`spec` with local paths of this node: the base resolved here, trained weights and unmerged adapters
+    fetched from storage into this node's cache (and a LoRA merged there)."""
+    import dataclasses
+
+    if spec.base is None:
+        return spec
+    from tradeoff_ray.infer.adapters import fetch_weights, node_model
+
+    served = node_model(spec.base, spec.weights)
+    adapters = tuple(dataclasses.replace(a, path=str(fetch_weights(a.path, spec.base))) for a in spec.adapters)
+    return dataclasses.replace(spec, model_path=served.path, revision=served.revision, adapters=adapters,
+                               base=None, weights=None)
 
 
 def _preset_engine(spec: EngineSpec) -> Engine:
@@ -89,11 +108,11 @@ ENGINES: dict[str, Callable[[EngineSpec], Engine]] = {
 
 
 def build_engine(spec: EngineSpec) -> Engine:
-    """The `Engine` a spec describes."""
+    """The `Engine` a spec describes, built from this node's copies of the weights."""
     builder = ENGINES.get(spec.kind)
     if builder is None:
         raise ValueError(f"unknown engine kind {spec.kind!r}; EngineSpec.kind must be one of {sorted(ENGINES)}")
-    return builder(spec)
+    return builder(spec if spec.kind == "preset" else on_this_node(spec))
 
 
 # ------------------------------------------------------------------------------------------ pure stages

@@ -16,7 +16,15 @@ gets no `adapter/`: nothing downstream can mistake it for a trained model.
 
 Ray's own run lives at `<ray.storage_path or run_dir/ray>/<run dir name>-<variant>`. Train V2
 restores a run from that name and storage path: calling `train_variant` again with the same run
-dir after a crash or kill resumes from the newest checkpoint (`--resume` relies on this).
+dir after a crash or kill resumes from the newest checkpoint (`--resume` relies on this). Within one
+call, a worker that dies is restarted `training.max_failures` times (auto: 2 on a cluster, 0 on one
+machine), resuming from the newest checkpoint.
+
+The run dir is on the driver's disk; evaluation may run on another node. With `ray.storage_path` set,
+the final weights and each exported checkpoint are uploaded to
+`<storage>/artifacts/<run dir name>/train/<variant>/{adapter|model, checkpoints/step-<N>}` and result.json
+records those URIs (`adapter_uri`, `checkpoints[].uri`): what evaluation fetches on its own node.
+Without it they are the run-dir paths (one machine).
 """
 from __future__ import annotations
 
@@ -57,6 +65,19 @@ def step_dir(run_dir: Path, variant: str, step: int) -> Path:
 def ray_run_name(run_dir: Path, variant: str) -> str:
     """Unique per run dir and variant: the key Ray Train restores a killed run by."""
     return f"{Path(run_dir).name}-{variant}"
+
+
+def resolve_max_failures(cfg: TrainingConfig, *, cluster: bool) -> int:
+    """`max_failures: auto` = 2 restarts on a cluster (nodes are preempted or lost), 0 on one machine."""
+    if cfg.max_failures != "auto":
+        return int(cfg.max_failures)
+    return 2 if cluster else 0
+
+
+def artifact_uri(storage_path: str, run_dir: Path, rel: str) -> str:
+    """Where the run-dir folder `rel` (train/<variant>/adapter, ...) is handed off in the run's storage: the
+    run dir's layout under `<storage>/artifacts/<run dir name>/`, so labels read from the path stay the same."""
+    return "/".join([storage_path.rstrip("/"), "artifacts", Path(run_dir).name, rel])
 
 
 def resolve_use_gpu(cfg: TrainingConfig) -> bool:
@@ -116,6 +137,8 @@ def train_variant(
                   use_gpu=use_gpu, max_steps=max_steps, report_to_tune=report_to_tune, fail_at_step=fail_at_step,
                   placement_group_file=placement_group_file)
     checkpoints = export_checkpoints(result, run_dir=run_dir, variant=variant, model_key=model.key)
+    for c in checkpoints:
+        c["uri"] = hand_off(cfg, Path(c["path"]), run_dir=run_dir)
     worker = result.return_value or {}
     summary = summarize(worker, data=data, variant=variant, max_steps=max_steps)
     summary.update({
@@ -136,10 +159,22 @@ def train_variant(
         final = checkpoints[-1]
         adapter = copy_weights(Path(final["path"]), out / weights_dirname(variant), variant=variant,
                                meta={**_meta(variant, model.key), "step": final["step"], "final": True})
-        summary.update({"status": TRAINED, "adapter_dir": str(adapter)})
+        summary.update({"status": TRAINED, "adapter_dir": str(adapter),
+                        "adapter_uri": hand_off(cfg, adapter, run_dir=run_dir)})
     summary["wall_time_s"] = round(time.perf_counter() - wall0, 2)
     write_json(out / "result.json", summary)
     return summary
+
+
+def hand_off(cfg: ExperimentConfig, weights: Path, *, run_dir: Path) -> str:
+    """The URI evaluation fetches `weights` (a folder under train/<variant>/) from: uploaded to the run's
+    storage when `ray.storage_path` is set, else the folder itself (one machine)."""
+    if cfg.ray.storage_path is None:
+        return str(weights)
+    from tradeoff_ray.storage import upload_dir
+
+    rel = Path(weights).relative_to(run_dir).as_posix()
+    return upload_dir(weights, artifact_uri(cfg.ray.storage_path, run_dir, rel))
 
 
 def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: SftData, model_path: str,
@@ -149,7 +184,9 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
     from ray.train.torch import TorchTrainer
 
     t = cfg.training
-    resources = {"CPU": t.cpus_per_worker}
+    from tradeoff_ray.ray_session import on_cluster
+
+    resources = {**t.worker_resources, "CPU": t.cpus_per_worker}
     if use_gpu:
         resources["GPU"] = t.gpus_per_worker
     callbacks = []
@@ -169,7 +206,7 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
             name=ray_run_name(run_dir, variant.name),
             storage_path=cfg.ray.storage_path or str(Path(run_dir).resolve() / "ray"),
             checkpoint_config=CheckpointConfig(num_to_keep=t.checkpoints_to_keep),
-            failure_config=FailureConfig(max_failures=t.max_failures),
+            failure_config=FailureConfig(max_failures=resolve_max_failures(t, cluster=on_cluster(cfg.ray))),
             callbacks=callbacks,
             # Train V2 re-routes print() into its logger, which also catches output that libraries capture
             # on purpose (dill disassembles functions into a captured stdout when `datasets` hashes them).

@@ -75,3 +75,37 @@ def test_merged_equals_unmerged_and_differs_from_base(merged, tiny_model_dir, lo
     assert gen["merged"] != gen["base"]
     requests = [(p, " A") for p in PROMPTS]
     assert merged_engine.loglikelihood(requests) == pytest.approx(unmerged_engine.loglikelihood(requests), abs=1e-4)
+
+
+def test_engine_node_fetches_the_adapter_from_storage_and_merges_in_its_own_cache(tiny_model_dir, lora_adapter_dir,
+                                                                                  tmp_path):
+    """On a cluster the serving node shares no disk with the trainer: it reads the adapter from storage only,
+    and the driver's plan (which renders prompts) points at the base model, not at a merged copy."""
+    import json
+    from pathlib import Path
+
+    from tradeoff_ray.config import ExperimentConfig
+    from tradeoff_ray.infer.plan import plan_serving
+    from tradeoff_ray.infer.stages import on_this_node
+    from tradeoff_ray.storage import upload_dir
+
+    uri = upload_dir(lora_adapter_dir, f"file://{tmp_path}/store/train/v/adapter")
+    cfg = ExperimentConfig(model={"name": str(tiny_model_dir), "cache_dir": str(tmp_path / "node")},
+                           eval={"engine": "hf"})
+    plan = plan_serving(cfg, label="v", adapter_dir=uri)
+    assert plan.spec.model_path == str(tiny_model_dir) and plan.spec.weights == uri
+    assert plan.merged and plan.adapter_hash == adapter_hash(lora_adapter_dir)
+    assert not list((tmp_path / "node").glob("merged/*")), "the driver merges nothing"
+
+    spec = on_this_node(plan.spec)  # what the engine actor does on its node
+    assert Path(spec.model_path).is_relative_to(tmp_path / "node" / "merged")
+    meta = json.loads((Path(spec.model_path) / "merged_from.json").read_text())
+    assert Path(meta["adapter"]).is_relative_to(tmp_path / "node" / "fetched")
+    assert meta["adapter_hash"] == adapter_hash(lora_adapter_dir)
+
+
+def test_missing_adapter_names_the_path_and_the_fix(tiny_model_dir, tmp_path):
+    from tradeoff_ray.config import ModelConfig
+
+    with pytest.raises(AdapterError, match="adapter_uri"):
+        adapters.fetch_weights(tmp_path / "gone" / "adapter", ModelConfig(name=str(tiny_model_dir)))
