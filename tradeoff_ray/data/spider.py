@@ -223,6 +223,14 @@ def split_train_validation(
     return [e for e in examples if e.db_id not in held], [e for e in examples if e.db_id in held]
 
 
+def train_validation_examples(spider: SpiderData, cfg: DataConfig) -> tuple[list[SqlExample], list[SqlExample]]:
+    """(train, validation) examples of Spider train: the seeded `train_limit` sample, then whole databases held
+    out (`split_train_validation`). Training trains on the first; its validation loss and Tune's trial
+    selection (`data.validation`) use the databases of the second, so no trial is scored on a schema it saw."""
+    sampled = sample_examples(spider.train, cfg.train_limit, cfg.seed)
+    return split_train_validation(sampled, fraction=cfg.validation_fraction, seed=cfg.seed)
+
+
 def write_example_manifest(path: str | Path, examples: Sequence[SqlExample], *, meta: dict | None = None) -> Path:
     """Write the ids of `examples` (and db ids, for reading) as JSON so a run can use the same ones."""
     path = Path(path)
