@@ -29,7 +29,8 @@ continue from their newest checkpoint); errored trials stay errored.
 
 Output: `<run_dir>/tune/trials.csv` and `.parquet` (one row per trial: settings, validation metrics,
 adapter, `pareto` = not dominated on the objectives), `tune/chosen.json` (the chosen trial),
-`tune/validation/<task>.json` (the validation items), per-trial run dirs under `tune/trials/`.
+`tune/validation/<task>.json` (the validation items), `tune/validation/evals/baseline/` (the base model on
+them), per-trial run dirs under `tune/trials/` (their validation scores in `<trial>/validation/evals/`).
 """
 from __future__ import annotations
 
@@ -228,9 +229,10 @@ def _report_relay() -> Any:
     return RelayReports()
 
 
-def _validate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: Path, data: dict[str, Any],
+def _validate(cfg: ExperimentConfig, *, label: str, out_dir: Path, adapter_dir: Path | None, data: dict[str, Any],
               validation: dict[str, list[Any]]) -> dict[str, float]:
-    """Score an adapter on the validation items with the evaluation pipeline; its `val_` metrics."""
+    """Score an adapter (None: the base model) on the validation items with the evaluation pipeline; its `val_`
+    metrics. Results go to out_dir/evals/<label>/, as any evaluation's."""
     from tradeoff_ray.infer.pipeline import evaluate
     from tradeoff_ray.tasks import get_task
 
@@ -388,6 +390,7 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | Non
     tasks = configured_tasks(cfg) if t.evaluate_trials else []
     data = load_data(cfg, [*tasks, *([] if "spider" in [x.name for x in tasks] else [get_task("spider")])], data)
     validation = validation_sets(cfg, tasks, data, out_dir=run_dir / "tune" / "validation")
+    baseline = validation_baseline(cfg, run_dir=run_dir, data=data, validation=validation)
     goals = objectives(cfg)
     scheduler = None
     if t.scheduler == "asha":
@@ -434,12 +437,14 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | Non
           f"{run_dir / 'tune' / 'trials'}", flush=True)
     with _lenient_metric_check(t.search == "optuna"):
         grid = tuner.fit()
-    check_finished(grid, expected=expected_trials(t), experiment=experiment)
+    check_finished(saved_statuses(grid), expected=expected_trials(t), experiment=experiment)
     rows = trial_rows(grid, goals)
     path = write_trials_table(rows, run_dir / "tune")
     chosen = chosen_trial(rows, goals, select_key(cfg))
     write_chosen(run_dir / "tune", chosen, key=select_key(cfg))
     print(format_trials(rows, goals))
+    if baseline:
+        print(f"[tune] base model on the validation sets: {', '.join(f'{g} {baseline[g]:.3f}' for g in goals if g in baseline)}")
     print(f"[tune] ResultGrid: {grid.experiment_path}")
     print(f"[tune] trials table: {path} (+ .parquet)")
     if chosen is not None:
@@ -461,6 +466,21 @@ def validation_sets(cfg: ExperimentConfig, tasks: Sequence[Any], data: dict[str,
     return out
 
 
+def validation_baseline(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any],
+                        validation: dict[str, list[Any]]) -> dict[str, float]:
+    """The base model's `val_` metrics (what trials gain or lose on the validation sets), evaluated once into
+    tune/validation/evals/baseline/ (kept when a sweep resumes)."""
+    from tradeoff_ray.records import BASELINE
+
+    if not validation:
+        return {}
+    out_dir = run_dir / "tune" / "validation"
+    summary = out_dir / "evals" / BASELINE / "summary.json"
+    if summary.is_file():
+        return {k: v for k, v in trial_metrics(json.loads(summary.read_text()), prefix=VAL).items() if v is not None}
+    return _validate(cfg, label=BASELINE, out_dir=out_dir, adapter_dir=None, data=data, validation=validation)
+
+
 def expected_trials(t: TuneConfig) -> int:
     """How many trials a finished sweep has: num_samples x the grid's size (grid/random), num_samples (optuna)."""
     if t.search == "optuna":
@@ -468,12 +488,22 @@ def expected_trials(t: TuneConfig) -> int:
     return t.num_samples * math.prod(len(d.grid) for d in t.space.values() if d.grid is not None)
 
 
-def check_finished(grid: Any, *, expected: int, experiment: str) -> None:
-    """Refuse an interrupted sweep's grid (unfinished or not yet started trials): its table would be partial."""
-    finished = grid.num_terminated + grid.num_errors
-    if len(grid) < expected or finished < len(grid):
-        raise UserError(f"the sweep was interrupted: {finished} of {expected} trials finished; run the same command "
-                        f"again with the same run dir to resume it (Ray Tune restores {experiment})")
+def check_finished(statuses: Sequence[str], *, expected: int, experiment: str) -> None:
+    """Refuse an interrupted sweep (trials not started, or saved while PENDING/RUNNING/PAUSED): its table would
+    be partial. `statuses` are the trials' states as the experiment's saved state records them (Tune marks
+    the trials it stops at an interruption TERMINATED in memory, but saves them as unfinished)."""
+    finished = sum(1 for s in statuses if s in ("TERMINATED", "ERROR"))
+    if len(statuses) < expected or finished < len(statuses):
+        raise UserError(f"the sweep was interrupted: {finished} of {max(expected, len(statuses))} trials finished; "
+                        f"run the same command again with the same run dir to resume it (Ray Tune restores "
+                        f"{experiment})")
+
+
+def saved_statuses(grid: Any) -> list[str]:
+    """Each trial's status as the experiment state on storage records it (what `Tuner.restore` resumes from)."""
+    from ray.tune import ExperimentAnalysis
+
+    return [t.status for t in ExperimentAnalysis(grid.experiment_path, storage_filesystem=grid.filesystem).trials]
 
 
 def write_chosen(out_dir: Path, chosen: dict[str, Any] | None, *, key: str) -> Path:
