@@ -367,7 +367,8 @@ class Experiment:
 
         chosen = read_chosen(tune_dir)
         if chosen is None:
-            _log("no trial of the sweep completed with validation scores; nothing to evaluate on the test sets")
+            self.timer.begin(f"evaluate {TUNED}: skipped, no trial of the sweep completed with validation scores")
+            self.timer.end(0, True)
             return
         _log(f"chosen trial {chosen['trial_id']} (on validation): evaluated on the test sets as '{TUNED}'")
         self._eval_stage(TUNED, adapter=Path(chosen["adapter_dir"]))
