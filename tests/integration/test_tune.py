@@ -142,3 +142,31 @@ def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(local_ra
     assert set(table["r"]) == {4, 8}
     assert result.stat().st_mtime_ns == before, "the finished trial was not trained again"
     assert len(list(trials.iterdir())) == 2
+
+
+def test_a_run_with_a_sweep_scores_only_the_chosen_trial_on_the_test_sets(local_ray, tiny_model_dir, tmp_path):
+    """`run` with tune.enabled: trials on validation, then the chosen trial once on the test items (label `tuned`),
+    which the report compares with the base model."""
+    from tradeoff_ray.experiment import Experiment
+    from tradeoff_ray.rundir import new_run_dir
+    from tradeoff_ray.sweep import read_chosen
+
+    cfg = ExperimentConfig(
+        name="tune-run", output_dir=str(tmp_path), model={"name": str(tiny_model_dir)},
+        data={"dev_limit": 4, "train_limit": 16, "validation_limit": 4, "mmlu_per_category": 1},
+        eval={"max_new_tokens": 8, "batch_size": 8},
+        tune={"enabled": True, "base": {**BASE, "max_steps": 2, "save_steps": 2}, "space": {"r": {"grid": [4]}},
+              "validation_limit": 4})
+    run_dir = new_run_dir(cfg)
+    Experiment(cfg, run_dir).run()
+
+    chosen = read_chosen(run_dir / "tune")
+    assert chosen is not None and chosen["val_spider"] is not None
+    tuned = json.loads((run_dir / "evals" / "tuned" / "summary.json").read_text())
+    assert tuned["adapter_hash"] and set(tuned["tasks"]) == {"spider", "mmlu"}
+    for task in ("spider", "mmlu"):  # the test items, exactly those the base model is scored on
+        assert _ids(run_dir / "evals" / "tuned" / f"{task}.jsonl") == _ids(run_dir / "evals" / "baseline" / f"{task}.jsonl")
+    assert all(i.startswith("dev-") for i in _ids(run_dir / "evals" / "tuned" / "spider.jsonl"))
+    trial_sql = _ids(next((run_dir / "tune" / "trials").glob("*/validation/evals/*/spider.jsonl")))
+    assert trial_sql and all(i.startswith("train-") for i in trial_sql)
+    assert "tuned" in (run_dir / "report.md").read_text()
