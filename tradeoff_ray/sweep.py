@@ -444,7 +444,8 @@ def run_tune(cfg: ExperimentConfig, *, run_dir: Path, data: dict[str, Any] | Non
     write_chosen(run_dir / "tune", chosen, key=select_key(cfg))
     print(format_trials(rows, goals))
     if baseline:
-        print(f"[tune] base model on the validation sets: {', '.join(f'{g} {baseline[g]:.3f}' for g in goals if g in baseline)}")
+        scores = ", ".join(f"{g} {baseline[g]:.3f}" for g in goals if g in baseline)
+        print(f"[tune] base model on the validation sets: {scores}")
     print(f"[tune] ResultGrid: {grid.experiment_path}")
     print(f"[tune] trials table: {path} (+ .parquet)")
     if chosen is not None:

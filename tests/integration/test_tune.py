@@ -165,7 +165,8 @@ def test_a_run_with_a_sweep_scores_only_the_chosen_trial_on_the_test_sets(local_
     tuned = json.loads((run_dir / "evals" / "tuned" / "summary.json").read_text())
     assert tuned["adapter_hash"] and set(tuned["tasks"]) == {"spider", "mmlu"}
     for task in ("spider", "mmlu"):  # the test items, exactly those the base model is scored on
-        assert _ids(run_dir / "evals" / "tuned" / f"{task}.jsonl") == _ids(run_dir / "evals" / "baseline" / f"{task}.jsonl")
+        evals = run_dir / "evals"
+        assert _ids(evals / "tuned" / f"{task}.jsonl") == _ids(evals / "baseline" / f"{task}.jsonl")
     assert all(i.startswith("dev-") for i in _ids(run_dir / "evals" / "tuned" / "spider.jsonl"))
     trial_sql = _ids(next((run_dir / "tune" / "trials").glob("*/validation/evals/*/spider.jsonl")))
     assert trial_sql and all(i.startswith("train-") for i in trial_sql)

@@ -47,4 +47,5 @@ def test_gsm8k_validation_is_train_after_the_exemplars():
     data = load_gsm8k_dir(Path(value))
     chosen = gsm8k_validation(data, DataConfig(), limit=100, exemplars=8)
     exemplars = {p.example_id for p in data.exemplars(8)}
-    assert len(chosen) == 100 and all(p.split == "train" for p in chosen) and not exemplars & {p.example_id for p in chosen}
+    assert len(chosen) == 100 and all(p.split == "train" for p in chosen)
+    assert not exemplars & {p.example_id for p in chosen}
