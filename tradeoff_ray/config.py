@@ -256,13 +256,27 @@ class TuneConfig(_Section):
     space: dict[str, SearchDim] = Field(
         default_factory=dict, description="Searched LoRA settings: keys are LoraVariant fields, or alpha_over_r."
     )
-    search: Literal["grid", "random", "optuna"] = Field("grid", description="optuna = two-objective (needs optuna).")
+    search: Literal["grid", "random", "optuna"] = Field(
+        "grid", description="optuna = multi-objective: the first validation measure of each task (needs optuna).")
     num_samples: int = Field(1, ge=1, description="Samples (random/optuna) or repeats of the grid.")
     max_concurrent_trials: int = Field(1, ge=1)
-    scheduler: Literal["none", "asha"] = Field("none", description="asha = stop weak trials early on val loss.")
+    scheduler: Literal["none", "asha"] = Field(
+        "none", description="asha = stop weak trials early on validation loss (needs data.validation_fraction > 0).")
     asha_grace_period: int = Field(1, ge=1, description="ASHA: reports before a trial may be stopped.")
     asha_reduction_factor: float = Field(2.0, gt=1)
-    evaluate_trials: bool = Field(True, description="Score each finished trial's adapter (EX and MMLU).")
+    evaluate_trials: bool = Field(
+        True, description="Score each trial's adapter on the validation sets (never the test sets): Spider "
+        "questions of the held-out train databases, MMLU val, a GSM8K train slice. With scheduler asha every "
+        "checkpoint is scored (one small evaluation per report), so a stopped trial still has values for Optuna.")
+    select_on: str | None = Field(
+        None, description="The validation measure that picks the chosen trial, which is then evaluated once on "
+        "the test sets (e.g. 'mmlu_0shot' to keep the most general capability). None = the first measure of "
+        "the target task (Spider EX); ties go to the other objectives in order.")
+    validation_limit: int | None = Field(
+        20, ge=1, description="Validation questions per task a trial is scored on (seeded sample; MMLU: this "
+        "many split evenly over its four categories). Each costs generation per trial (and per checkpoint "
+        "with asha), so the default suits a CPU; None = every held-out question (on a GPU, a few hundred "
+        "per task make trials comparable within ~3 pp).")
 
     @model_validator(mode="after")
     def _known_settings(self) -> "TuneConfig":

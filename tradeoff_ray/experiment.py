@@ -26,7 +26,7 @@ from typing import Any, Callable
 from tradeoff_ray.config import SQL_SCORING_FIELDS, ExperimentConfig, LoraVariant, result_settings
 from tradeoff_ray.progress import RunEstimate, StageWork, StepTimer, fmt_s
 from tradeoff_ray.progress import log as _log
-from tradeoff_ray.records import BASELINE, GOLD, checkpoint_label, write_json
+from tradeoff_ray.records import BASELINE, GOLD, TUNED, checkpoint_label, write_json
 from tradeoff_ray.stage_cache import Stage, StageCache, file_hash, files_digest, link_tree, stable_hash
 from tradeoff_ray.train.health import DIVERGED, Divergence
 from tradeoff_ray.train.ray_train import weights_dirname
@@ -138,6 +138,7 @@ class Experiment:
                           self._cached(self._eval_key(GOLD, None)))] + ([] if one_engine else [baseline])
         if cfg.tune.enabled:
             plan.append(StageWork("tune", "tune (Ray Tune sweep)"))
+            plan.append(StageWork("eval", f"evaluate {TUNED} (the chosen trial, on the test sets)", evals))
         variants = [] if cfg.tune.enabled else cfg.training.variants
         n_train = 0 if not variants else (len(self.spider.train) if cfg.data.train_limit is None
                                           else min(cfg.data.train_limit, len(self.spider.train)))
@@ -367,6 +368,20 @@ class Experiment:
         entry, _ = self._timed("tune (Ray Tune sweep)", stage, "tune",
                                lambda e: {"trials": str(run_tune(self.cfg, run_dir=e))})
         link_tree(entry / "tune", self.run_dir / "tune")
+        self._evaluate_chosen(entry / "tune")
+
+    def _evaluate_chosen(self, tune_dir: Path) -> None:
+        """The test sets, scored once: for the trial chosen on the validation sets (label `tuned`), so the report's
+        numbers for the sweep come from sets no choice was made on."""
+        from tradeoff_ray.sweep import read_chosen
+
+        chosen = read_chosen(tune_dir)
+        if chosen is None:
+            self.timer.begin(f"evaluate {TUNED}: skipped, no trial of the sweep completed with validation scores")
+            self.timer.end(0, True)
+            return
+        _log(f"chosen trial {chosen['trial_id']} (on validation): evaluated on the test sets as '{TUNED}'")
+        self._eval_stage(TUNED, adapter=Path(chosen["adapter_dir"]))
 
 
 class EvalGroup:

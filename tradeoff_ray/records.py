@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 BASELINE = "baseline"
+TUNED = "tuned"  # label of the Tune sweep's chosen trial, the one model of a sweep scored on the test sets
 GOLD = "gold"  # label of the gold check: each task's reference outputs served as predictions, scored as any model's
 
 

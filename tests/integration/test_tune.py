@@ -1,7 +1,13 @@
-"""Ray Tune over a tiny search space (4 trials, tiny model, local Ray with 2 CPUs): every trial trains,
-is scored on Spider EX and MMLU by the evaluation pipeline, and lands in trials.csv with a Pareto flag."""
+"""Ray Tune over tiny search spaces (tiny model, local Ray with 2 CPUs): every trial trains, is scored on the
+validation sets (never the test sets) by the evaluation pipeline, and lands in trials.csv with a Pareto flag;
+a trial ASHA stops still gives Optuna values; an interrupted sweep resumes without re-running finished trials."""
 from __future__ import annotations
 
+import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,38 +16,158 @@ import pytest
 from tests.unit.infer.helpers import tiny_data
 from tests.unit.train.tiny_spider import make_tiny_spider
 from tradeoff_ray.config import ExperimentConfig, cache_root
+from tradeoff_ray.errors import UserError
 
 pytestmark = pytest.mark.integration
 
+BASE = {"name": "sweep", "r": 4, "alpha": 8, "max_steps": 6, "save_steps": 3, "learning_rate": 1e-2,
+        "per_device_batch_size": 4, "max_length": 1024}
 
-def test_grid_sweep_writes_both_objectives_and_the_pareto_front(local_ray, tiny_model_dir, tmp_path):
-    from tradeoff_ray.data.mmlu import load_mmlu
-    from tradeoff_ray.sweep import run_tune
 
-    cfg = ExperimentConfig(
+def _cfg(tiny_model_dir: Path, tmp_path: Path, **tune) -> ExperimentConfig:
+    return ExperimentConfig(
         name="tune-test",
         model={"name": str(tiny_model_dir), "cache_dir": str(tmp_path / "cache")},
         data={"validation_fraction": 0.25, "dev_limit": 4, "mmlu_per_category": 2},
         eval={"engine": "hf", "batch_size": 4, "max_new_tokens": 16},
-        tune={"base": {"name": "sweep", "r": 4, "alpha": 8, "max_steps": 6, "save_steps": 3,
-                       "learning_rate": 1e-2, "per_device_batch_size": 4, "max_length": 1024},
-              "space": {"r": {"grid": [4, 8]}, "learning_rate": {"grid": [1e-3, 1e-2]}},
-              "search": "grid"},
+        tune={"base": BASE, "validation_limit": 4, **tune},
     )
-    spider = make_tiny_spider(tmp_path / "spider")
-    mmlu = load_mmlu(cfg.data, cache=cache_root(cfg.model))
+
+
+def _data(cfg: ExperimentConfig, tmp_path: Path) -> dict:
+    from tradeoff_ray.data.mmlu import load_mmlu
+
+    return tiny_data(make_tiny_spider(tmp_path / "spider"), load_mmlu(cfg.data, cache=cache_root(cfg.model)))
+
+
+def _ids(path: Path) -> set[str]:
+    return {json.loads(line)["example_id"] for line in path.read_text().splitlines()}
+
+
+def test_grid_sweep_scores_trials_on_validation_sets_only(local_ray, tiny_model_dir, tmp_path):
+    from tradeoff_ray.sweep import read_chosen, run_tune
+
+    cfg = _cfg(tiny_model_dir, tmp_path, space={"r": {"grid": [4, 8]}, "learning_rate": {"grid": [1e-3, 1e-2]}},
+               search="grid")
+    data = _data(cfg, tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    csv = run_tune(cfg, run_dir=run_dir, data=tiny_data(spider, mmlu))
+    csv = run_tune(cfg, run_dir=run_dir, data=data)
 
     table = pd.read_csv(csv)
     assert len(table) == 4
     assert set(zip(table["r"], table["learning_rate"])) == {(4, 1e-3), (4, 1e-2), (8, 1e-3), (8, 1e-2)}
     assert (table["status"] == "complete").all()
-    for col in ("spider", "mmlu_0shot", "eval_loss"):
-        assert table[col].notna().all() and table[col].between(0, 100).all()
-    assert table["spider"].between(0, 1).all() and table["mmlu_0shot"].between(0, 1).all()
+    assert table["eval_loss"].notna().all()
+    for col in ("val_spider", "val_mmlu_0shot"):
+        assert table[col].notna().all() and table[col].between(0, 1).all()
+    assert not {"spider", "mmlu_0shot"} & set(table.columns), "no test-set metric in the trials table"
     assert table["pareto"].dtype == bool and table["pareto"].any()
     for adapter in table["adapter_dir"]:
         assert (Path(adapter) / "adapter_model.safetensors").is_file()
     assert len(pd.read_parquet(csv.with_suffix(".parquet"))) == 4
+
+    # what each trial was scored on: held-out Spider train databases and MMLU val, never dev/test
+    spider, mmlu = data["spider"].data, data["mmlu"].data
+    test_ids = {e.example_id for e in spider.dev} | {q.example_id for q in mmlu.questions("test")}
+    trained_dbs = set(json.loads(next((run_dir / "tune" / "trials").glob("*/train/*/train_split.json"))
+                                 .read_text())["validation_dbs"])
+    for trial in (run_dir / "tune" / "trials").iterdir():
+        sql = _ids(next((trial / "validation" / "evals").glob("*/spider.jsonl")))
+        mc = _ids(next((trial / "validation" / "evals").glob("*/mmlu.jsonl")))
+        assert sql and mc and not (sql | mc) & test_ids
+        assert all(i.startswith("train-") for i in sql) and all("/val/" in i for i in mc)
+        assert {e.db_id for e in spider.train if e.example_id in sql} <= trained_dbs  # the held-out databases
+    assert not list(run_dir.glob("evals")), "the sweep itself scores no test set"
+
+    chosen = read_chosen(run_dir / "tune")
+    best = table.loc[table["val_spider"].idxmax(), "val_spider"]
+    assert chosen["val_spider"] == best and chosen["status"] == "complete"
+
+
+def test_asha_stopped_trials_still_give_optuna_their_validation_scores(local_ray, tiny_model_dir, tmp_path):
+    """Optuna records the objectives of a trial ASHA stopped (COMPLETE with values), not a missing one."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from tradeoff_ray.sweep import run_tune
+
+    base = {**BASE, "max_steps": 4, "save_steps": 1}
+    cfg = _cfg(tiny_model_dir, tmp_path, base=base, space={"learning_rate": {"choice": [1e-2, 1e-7]}},
+               search="optuna", num_samples=4, scheduler="asha", asha_grace_period=1, asha_reduction_factor=2)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    table = pd.read_csv(run_tune(cfg, run_dir=run_dir, data=_data(cfg, tmp_path)))
+
+    stopped = table[table["status"] == "stopped_early"]
+    assert len(stopped), f"ASHA stopped no trial; statuses {table['status'].tolist()}"
+    assert stopped["val_spider"].notna().all() and stopped["val_mmlu_0shot"].notna().all()
+
+    searcher = OptunaSearch()  # the searcher state Tune saved with the experiment
+    searcher.restore_from_dir(str(next((run_dir / "ray").iterdir())))
+    study = {ft.number: ft for ft in searcher._ot_study.trials}
+    for trial_id in table["trial_id"]:
+        recorded = study[searcher._ot_trials[trial_id].number]
+        assert recorded.state == optuna.trial.TrialState.COMPLETE, (trial_id, recorded.state)
+        row = table[table["trial_id"] == trial_id].iloc[0]
+        assert recorded.values == pytest.approx([row["val_spider"], row["val_mmlu_0shot"]])
+
+
+def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(local_ray, tiny_model_dir, tmp_path):
+    from tradeoff_ray.sweep import run_tune
+
+    cfg = _cfg(tiny_model_dir, tmp_path, space={"r": {"grid": [4, 8]}}, search="grid")
+    data = _data(cfg, tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trials = run_dir / "tune" / "trials"
+
+    def interrupt_when_the_second_trial_starts() -> None:  # trials run one at a time: the first has finished
+        while len(list(trials.glob("*"))) < 2:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGUSR1)  # what Ctrl-C does to a Tune driver
+
+    watcher = threading.Thread(target=interrupt_when_the_second_trial_starts, daemon=True)
+    watcher.start()
+    with pytest.raises(UserError, match="interrupted: 1 of 2 trials finished.*again"):
+        run_tune(cfg, run_dir=run_dir, data=data)
+    watcher.join(timeout=5)
+    first = next(p for p in trials.iterdir() if (p / "validation").is_dir() and
+                 list((p / "train").glob("*/result.json")))
+    result = next((first / "train").glob("*/result.json"))
+    before = result.stat().st_mtime_ns
+
+    table = pd.read_csv(run_tune(cfg, run_dir=run_dir, data=data))
+    assert len(table) == 2 and (table["status"] == "complete").all()
+    assert set(table["r"]) == {4, 8}
+    assert result.stat().st_mtime_ns == before, "the finished trial was not trained again"
+    assert len(list(trials.iterdir())) == 2
+
+
+def test_a_run_with_a_sweep_scores_only_the_chosen_trial_on_the_test_sets(local_ray, tiny_model_dir, tmp_path):
+    """`run` with tune.enabled: trials on validation, then the chosen trial once on the test items (label `tuned`),
+    which the report compares with the base model."""
+    from tradeoff_ray.experiment import Experiment
+    from tradeoff_ray.rundir import new_run_dir
+    from tradeoff_ray.sweep import read_chosen
+
+    cfg = ExperimentConfig(
+        name="tune-run", output_dir=str(tmp_path), model={"name": str(tiny_model_dir)},
+        data={"dev_limit": 4, "train_limit": 16, "validation_limit": 4, "mmlu_per_category": 1},
+        eval={"max_new_tokens": 8, "batch_size": 8},
+        tune={"enabled": True, "base": {**BASE, "max_steps": 2, "save_steps": 2}, "space": {"r": {"grid": [4]}},
+              "validation_limit": 4})
+    run_dir = new_run_dir(cfg)
+    Experiment(cfg, run_dir).run()
+
+    chosen = read_chosen(run_dir / "tune")
+    assert chosen is not None and chosen["val_spider"] is not None
+    tuned = json.loads((run_dir / "evals" / "tuned" / "summary.json").read_text())
+    assert tuned["adapter_hash"] and set(tuned["tasks"]) == {"spider", "mmlu"}
+    for task in ("spider", "mmlu"):  # the test items, exactly those the base model is scored on
+        evals = run_dir / "evals"
+        assert _ids(evals / "tuned" / f"{task}.jsonl") == _ids(evals / "baseline" / f"{task}.jsonl")
+    assert all(i.startswith("dev-") for i in _ids(run_dir / "evals" / "tuned" / "spider.jsonl"))
+    trial_sql = _ids(next((run_dir / "tune" / "trials").glob("*/validation/evals/*/spider.jsonl")))
+    assert trial_sql and all(i.startswith("train-") for i in trial_sql)
+    assert "tuned" in (run_dir / "report.md").read_text()

@@ -222,3 +222,12 @@ def split_train_validation(
     n_val = min(len(db_ids) - 1, max(1, round(fraction * len(db_ids))))
     held = set(db_ids[:n_val])
     return [e for e in examples if e.db_id not in held], [e for e in examples if e.db_id in held]
+
+
+def train_validation_examples(spider: SpiderData, cfg: DataConfig) -> tuple[list[SqlExample], list[SqlExample]]:
+    """(train, validation) examples of Spider train: the seeded `train_limit` sample, then whole databases held
+    out (`split_train_validation`). Training trains on the first; its validation loss and Tune's trial
+    selection (`data.validation`) use the databases of the second, so no trial is scored on a schema it saw."""
+    sampled = sample_examples(spider.train, cfg.train_limit, cfg.seed)
+    return split_train_validation(sampled, fraction=cfg.validation_fraction, seed=cfg.seed)
+

@@ -94,7 +94,10 @@ def config_section(m: dict) -> list[Block]:
                 "per_device_batch_size", "gradient_accumulation_steps", "save_steps"]
         blocks.append(Table(keys, [[NA if v.get(k) is None else str(v.get(k)) for k in keys] for v in cfg["variants"]]))
     if cfg["tune"]["enabled"]:
-        blocks.append(Para(f"Ray Tune sweep: search `{cfg['tune']['search']}`, {cfg['tune']['num_samples']} samples."))
+        blocks.append(Para(f"Ray Tune sweep: search `{cfg['tune']['search']}`, {cfg['tune']['num_samples']} samples. "
+                           "Trials were scored on validation sets only (held-out Spider train databases, MMLU val, a "
+                           "GSM8K train slice; tune/trials.csv); the chosen trial (tune/chosen.json) is the label "
+                           "`tuned`, scored once on the test sets."))
     return blocks
 
 

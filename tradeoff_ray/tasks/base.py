@@ -75,6 +75,14 @@ class Task:
         """The items a run scores (all, or the configured seeded sample)."""
         raise NotImplementedError
 
+    def validation_items(self, cfg: Any, data: TaskData) -> list[Any]:
+        """Held-out items Tune scores trials on (`tune.validation_limit` of them), disjoint from the test items
+        `select` gives and from anything trained on, so choosing settings never looks at the reported sets."""
+        from tradeoff_ray.errors import UserError
+
+        raise UserError(f"task {self.name!r} has no validation split, so Tune cannot score trials on it without "
+                        "looking at its test set; implement validation_items for it or leave it out of eval.tasks")
+
     def manifest(self, cfg: Any, data: TaskData, items: Sequence[Any]) -> dict[str, Any]:
         """What manifests/<task>.json records about the items (ids always; tasks add details)."""
         return {"task": self.name, "source": data.source, "is_demo": data.is_demo, "n_total": len(items),

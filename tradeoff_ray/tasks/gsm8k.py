@@ -43,6 +43,12 @@ class Gsm8kTask(Task):
 
         return select_problems(data.data, limit=cfg.data.gsm8k_limit, seed=cfg.data.seed)
 
+    def validation_items(self, cfg: Any, data: TaskData) -> list[Any]:
+        from tradeoff_ray.data.validation import gsm8k_validation
+
+        return gsm8k_validation(data.data, cfg.data, limit=cfg.tune.validation_limit,
+                                exemplars=cfg.eval.gsm8k_shots)
+
     def manifest(self, cfg: Any, data: TaskData, items: Sequence[Any]) -> dict[str, Any]:
         return {**super().manifest(cfg, data, items), "limit": cfg.data.gsm8k_limit, "shots": cfg.eval.gsm8k_shots}
 

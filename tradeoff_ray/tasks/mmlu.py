@@ -44,6 +44,11 @@ class MmluTask(Task):
 
         return select_mmlu(cfg.data, data.data)
 
+    def validation_items(self, cfg: Any, data: TaskData) -> list[Any]:
+        from tradeoff_ray.data.validation import mmlu_validation
+
+        return mmlu_validation(data.data, cfg.data, limit=cfg.tune.validation_limit)
+
     def manifest(self, cfg: Any, data: TaskData, items: Sequence[Any]) -> dict[str, Any]:
         return {**super().manifest(cfg, data, items), "split": cfg.data.mmlu_split,
                 "per_category": cfg.data.mmlu_per_category, "shots": list(cfg.eval.mmlu_shots),

@@ -49,6 +49,11 @@ class SpiderTask(Task):
 
         return sample_examples(data.data.dev, cfg.data.dev_limit, cfg.data.seed)
 
+    def validation_items(self, cfg: Any, data: TaskData) -> list[Any]:
+        from tradeoff_ray.data.validation import spider_validation
+
+        return spider_validation(data.data, cfg.data, limit=cfg.tune.validation_limit)
+
     def manifest(self, cfg: Any, data: TaskData, items: Sequence[Any]) -> dict[str, Any]:
         from tradeoff_ray.data.spider import missing_databases
 

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from tradeoff_ray.config import ExperimentConfig, PromptConfig
 from tradeoff_ray.data.schema import schema_text
-from tradeoff_ray.data.spider import sample_examples, split_train_validation
+from tradeoff_ray.data.spider import sample_examples, train_validation_examples
 from tradeoff_ray.data.types import SpiderData, SqlExample
 from tradeoff_ray.errors import UserError
 from tradeoff_ray.prompts import sql_training_record
@@ -71,8 +71,7 @@ def select_examples(spider: SpiderData, cfg: ExperimentConfig) -> tuple[list[Sql
     if not spider.train:
         raise UserError(f"the Spider data at {spider.source or '(unknown)'} has no training examples; "
                         "point data.spider_dir at a Spider root with train_spider.json (or *_min.json)")
-    sampled = sample_examples(spider.train, cfg.data.train_limit, cfg.data.seed)
-    train, validation = split_train_validation(sampled, fraction=cfg.data.validation_fraction, seed=cfg.data.seed)
+    train, validation = train_validation_examples(spider, cfg.data)
     return train, sample_examples(validation, cfg.data.validation_limit, cfg.data.seed)
 
 

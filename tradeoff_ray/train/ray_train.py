@@ -32,7 +32,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from tradeoff_ray.config import ExperimentConfig, LoraVariant, TrainingConfig, cache_root
 from tradeoff_ray.data.types import SpiderData
@@ -95,14 +95,14 @@ def train_variant(
     *,
     run_dir: Path,
     spider: SpiderData | None = None,
-    report_to_tune: bool = False,
+    callbacks: Sequence[Any] = (),
     placement_group_file: Path | None = None,
     fail_at_step: int | None = None,
 ) -> dict[str, Any]:
     """Train `variant` through Ray Train and return the content of train/<variant>/result.json.
 
-    `report_to_tune`: forward every Ray Train report to the enclosing Tune trial (used by `tune.py`).
-    `placement_group_file`: the first worker writes its placement group id there (`tune.py` frees it when
+    `callbacks`: Ray Train `UserCallback`s (a Tune trial passes one that relays every report to it, `sweep.py`).
+    `placement_group_file`: the first worker writes its placement group id there (`sweep.py` frees it when
     it stops a trial early).
     `fail_at_step`: raise inside the worker at that step of a fresh (not resumed) run — for tests.
     """
@@ -134,7 +134,7 @@ def train_variant(
           f"{'GPU' if use_gpu else 'CPU'} worker(s), model {model.description or model.path}", flush=True)
 
     result = _fit(cfg, variant, run_dir=run_dir, data=data, model_path=model.path, revision=model.revision,
-                  use_gpu=use_gpu, max_steps=max_steps, report_to_tune=report_to_tune, fail_at_step=fail_at_step,
+                  use_gpu=use_gpu, max_steps=max_steps, callbacks=callbacks, fail_at_step=fail_at_step,
                   placement_group_file=placement_group_file)
     checkpoints = export_checkpoints(result, run_dir=run_dir, variant=variant, model_key=model.key)
     for c in checkpoints:
@@ -178,7 +178,7 @@ def hand_off(cfg: ExperimentConfig, weights: Path, *, run_dir: Path) -> str:
 
 
 def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: SftData, model_path: str,
-         revision: str | None, use_gpu: bool, max_steps: int, report_to_tune: bool, fail_at_step: int | None,
+         revision: str | None, use_gpu: bool, max_steps: int, callbacks: Sequence[Any], fail_at_step: int | None,
          placement_group_file: Path | None):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -189,11 +189,6 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
     resources = {**t.worker_resources, "CPU": t.cpus_per_worker}
     if use_gpu:
         resources["GPU"] = t.gpus_per_worker
-    callbacks = []
-    if report_to_tune:
-        from ray.tune.integration.ray_train import TuneReportCallback
-
-        callbacks.append(TuneReportCallback())
     job = WorkerJob(model_path=model_path, revision=revision, model=cfg.model, training=t, variant=variant,
                     max_steps=max_steps, train_records=data.train.records,
                     validation_records=data.validation.records, fail_at_step=fail_at_step or None,
@@ -207,7 +202,7 @@ def _fit(cfg: ExperimentConfig, variant: LoraVariant, *, run_dir: Path, data: Sf
             storage_path=cfg.ray.storage_path or str(Path(run_dir).resolve() / "ray"),
             checkpoint_config=CheckpointConfig(num_to_keep=t.checkpoints_to_keep),
             failure_config=FailureConfig(max_failures=resolve_max_failures(t, cluster=on_cluster(cfg.ray))),
-            callbacks=callbacks,
+            callbacks=list(callbacks),
             # Train V2 re-routes print() into its logger, which also catches output that libraries capture
             # on purpose (dill disassembles functions into a captured stdout when `datasets` hashes them).
             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}},

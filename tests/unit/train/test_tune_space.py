@@ -64,9 +64,9 @@ def test_settings_that_would_fail_late_are_refused_early(space, extra, match):
 
 
 def test_asha_needs_a_validation_split():
-    cfg = ExperimentConfig(tune={"base": BASE, "space": {"r": {"grid": [4]}}, "scheduler": "asha"},
-                           data={"validation_fraction": 0})
-    with pytest.raises(UserError, match="validation_fraction"):
+    cfg = ExperimentConfig(tune={"base": BASE, "space": {"r": {"grid": [4]}}, "scheduler": "asha",
+                                 "evaluate_trials": False}, data={"validation_fraction": 0})
+    with pytest.raises(UserError, match="asha.*validation_fraction"):
         check_tune_config(cfg)
 
 
@@ -78,7 +78,46 @@ def test_trial_metrics_are_every_measure_as_a_fraction_and_objectives_one_per_ta
     assert trial_metrics(summary) == {"spider": pytest.approx(0.3), "mmlu_0shot": pytest.approx(0.41), "mmlu_5shot": None}
     assert trial_metrics({}) == {}
     cfg = ExperimentConfig(eval={"mmlu_shots": [5, 0]}, data={"gsm8k_dir": "/g"})
-    assert objectives(cfg) == ["spider", "mmlu_5shot", "gsm8k_flexible"]
+    assert objectives(cfg) == ["val_spider", "val_mmlu_5shot", "val_gsm8k_flexible"]  # validation, never test
+    assert trial_metrics(summary, prefix="val_") == {"val_spider": pytest.approx(0.3),
+                                                     "val_mmlu_0shot": pytest.approx(0.41), "val_mmlu_5shot": None}
+
+
+def test_chosen_trial_is_the_best_completed_on_the_selected_validation_measure():
+    from tradeoff_ray.sweep import chosen_trial, select_key
+
+    goals = ["val_spider", "val_mmlu_0shot"]
+    rows = [{"trial_id": "a", "val_spider": 0.5, "val_mmlu_0shot": 0.3, "adapter_dir": "/a", "status": "complete"},
+            {"trial_id": "b", "val_spider": 0.5, "val_mmlu_0shot": 0.4, "adapter_dir": "/b", "status": "complete"},
+            {"trial_id": "c", "val_spider": 0.9, "val_mmlu_0shot": 0.9, "adapter_dir": None, "status": "stopped_early"},
+            {"trial_id": "d", "val_spider": None, "val_mmlu_0shot": 0.8, "adapter_dir": "/d", "status": "complete"}]
+    assert chosen_trial(rows, goals, "val_spider")["trial_id"] == "b"  # tie on Spider: MMLU decides
+    assert chosen_trial(rows, goals, "val_mmlu_0shot")["trial_id"] == "d"
+    assert chosen_trial(rows[2:3], goals, "val_spider") is None
+    assert select_key(_cfg({"r": {"grid": [4]}})) == "val_spider"
+    assert select_key(_cfg({"r": {"grid": [4]}}, select_on="mmlu_0shot")) == "val_mmlu_0shot"
+    with pytest.raises(UserError, match="select_on"):
+        check_tune_config(_cfg({"r": {"grid": [4]}}, select_on="gsm8k_strict"))
+
+
+def test_trials_need_held_out_databases_to_be_scored_on():
+    cfg = ExperimentConfig(tune={"base": BASE, "space": {"r": {"grid": [4]}}}, data={"validation_fraction": 0})
+    with pytest.raises(UserError, match="validation_fraction"):
+        check_tune_config(cfg)
+
+
+def test_an_interrupted_sweep_is_refused_with_how_to_resume():
+    from tradeoff_ray.sweep import check_finished, expected_trials
+
+    t = _cfg({"r": {"grid": [4, 8]}, "dropout": {"grid": [0.0, 0.1]}}, num_samples=2).tune
+    assert expected_trials(t) == 8
+    assert expected_trials(_cfg({"r": {"grid": [4, 8]}}, search="optuna", num_samples=3).tune) == 3
+
+    check_finished(["TERMINATED"] * 7 + ["ERROR"], expected=8, experiment="x")
+    with pytest.raises(UserError, match="resume"):
+        check_finished(["TERMINATED"] * 6 + ["ERROR", "RUNNING"], expected=8, experiment="x")
+    with pytest.raises(UserError, match="3 of 8"):
+        check_finished(["TERMINATED"] * 3, expected=8, experiment="x")
 
 
 def test_pareto_front_keeps_non_dominated_trials():
@@ -117,10 +156,14 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
     monkeypatch.setattr(ray.tune, "report", reported.append)
     monkeypatch.setattr(ray_train, "train_variant", lambda *a, **k: {
         "status": "diverged", "message": "training of variant 'trial-t1' diverged at step 7: loss nan"})
+    import queue
+
+    relay = type("Relay", (), {"queue": queue.Queue()})()  # stands in for the Ray queue that relays reports
+    monkeypatch.setattr(tune_mod, "_report_relay", lambda: relay)
     cfg = _cfg({"r": {"grid": [4]}}, evaluate_trials=True)
     with pytest.raises(TrainingDiverged, match="diverged at step 7"):
         tune_mod._trial({"r": 4}, cfg=cfg, run_dir=str(tmp_path),
-                        data={"spider": type("TD", (), {"data": None})()})
+                        data={"spider": type("TD", (), {"data": None})()}, validation={"spider": []})
     assert reported == []
 
     try:
@@ -130,8 +173,8 @@ def test_a_diverged_trial_fails_instead_of_reporting_objectives(monkeypatch, tmp
     results = [type("R", (), {"config": {"r": 4}, "metrics": {"trial_id": "t1", "eval_loss": 1.2},
                               "error": wrapped.as_instanceof_cause(), "path": tmp_path / "t1"})(),
                type("R", (), {"config": {"r": 8}, "metrics": {"trial_id": "t2", "done_training": True,
-                                                              "spider": 0.3, "mmlu_0shot": 0.4},
+                                                              "val_spider": 0.3, "val_mmlu_0shot": 0.4},
                               "error": None, "path": tmp_path / "t2"})()]
-    rows = tune_mod.trial_rows(results, ["spider", "mmlu_0shot"])
+    rows = tune_mod.trial_rows(results, ["val_spider", "val_mmlu_0shot"])
     assert [r["status"] for r in rows] == ["diverged", "complete"]
-    assert rows[0]["spider"] is None and not rows[0]["pareto"] and "step 7" in rows[0]["error"]
+    assert rows[0]["val_spider"] is None and not rows[0]["pareto"] and "step 7" in rows[0]["error"]
