@@ -307,10 +307,15 @@ def run_part(part: str, args, cfg, sets, labels, adapters, data, model, results:
     elif part == "pipeline":
         results["pipeline"] = pipeline_run(cfg, labels, data, state / "pipeline")
     elif part == "parity":
+        # each adapter merged into a model copy with its own engine: base-speed decoding, one start per label
         merged_cfg = load_config(None, sets + ["eval.adapters=merged"])
-        t = time.perf_counter()
-        evaluate_labels(merged_cfg, labels={"lora-1": adapters[0]}, out_dir=state / "merged", data=data)
-        results["merged_one_label_s"] = round(time.perf_counter() - t, 2)
+        per_label = {}
+        for label in [k for k in labels if labels[k] is not None][:args.merged_labels]:
+            t = time.perf_counter()
+            evaluate_labels(merged_cfg, labels={label: labels[label]}, out_dir=state / "merged", data=data)
+            per_label[label] = round(time.perf_counter() - t, 2)
+            print(f"[merged] {label}: {per_label[label]} s (merge, engine start, every row)", flush=True)
+        results["merged_label_s"] = per_label
     else:
         raise SystemExit(f"unknown part {part!r}: raw, pipeline or parity")
 
@@ -431,6 +436,8 @@ def main() -> int:
     parser.add_argument("--gsm8k-dir", default=os.environ.get("GSM8K_DIR"),
                         help="--engine-limit: GSM8K root (or GSM8K_DIR): its test problems join every label's rows")
     parser.add_argument("--adapters", type=int, default=4, help="--engine-limit: random adapters besides the base")
+    parser.add_argument("--merged-labels", type=int, default=1, help="--engine-limit parity: adapters also "
+                        "evaluated merged (lora-1 first: the parity check; all of them: merged vs multi-LoRA time)")
     parser.add_argument("--check-rows", type=int, default=2000, help="--engine-limit: MMLU rows for the "
                         "one-prefill vs four-prefill check")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.4)

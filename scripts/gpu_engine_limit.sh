@@ -3,11 +3,13 @@
 #   bash scripts/gpu_engine_limit.sh pack GGUF [CARRY_DIR]  # here: make the parts (28 x <= 56 MiB)
 #   bash scripts/gpu_engine_limit.sh unpack                 # there: packages, Spider+MMLU+GSM8K, GGUF -> safetensors
 #   bash scripts/gpu_engine_limit.sh bench raw|pipeline|parity[,...]
-#   bash scripts/gpu_engine_limit.sh start     # all parts in the background: raw on GPU 0 and pipeline,parity
+#   [ADAPTERS=N MERGED=M] bash scripts/gpu_engine_limit.sh start  # all parts in the background: raw on GPU 0 and pipeline,parity
 #                                              # on GPU 1 at once when there are two GPUs, else one after another
 #   bash scripts/gpu_engine_limit.sh poll      # progress, GPU use, and the results so far into $OUT
-# `start`/`poll` outlive the 10-minute limit of one device call: the run goes on while the machine stays warm
-# (poll at least every ~20 s).
+#   bash scripts/gpu_engine_limit.sh wait S    # poll every 60 s until done or S seconds, then poll once more
+# `start` outlives the 10-minute limit of one device call: the run goes on while the machine stays warm.
+# The machine is released after ~30 s without a call, so chain the calls back to back: e.g. one call
+# `unpack; start; wait 380`, then calls of `wait 580` until `poll` says DONE.
 # `pack` installs the evaluation pins of scripts/gpu_constraints.txt for CPython 3.12 (pip --target,
 # no deps), gzips them (-1: xz of the 1.1 GB of packages takes most of an hour on 2 cores), tars them with
 # Spider, MMLU, GSM8K and the GGUF (python3 ../shared/tools/qwen_coder_gguf.py DIR) and splits the tar into
@@ -59,7 +61,7 @@ convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
     run_parts() {  # GPU PARTS: one benchmark process, full log under /root/elim
       CUDA_VISIBLE_DEVICES=$1 VLLM_CACHE_ROOT=/root/vllm-cache-$1 python3 benchmarks/eval_throughput.py --engine-limit \
         --parts "$2" --model /root/qwen --spider-dir /root/bundle/files/spider --mmlu-dir /root/bundle/files/mmlu \
-        --gsm8k-dir /root/bundle/files/gsm8k --state-dir /root/elim ${ADAPTERS:+--adapters $ADAPTERS} \
+        --gsm8k-dir /root/bundle/files/gsm8k --state-dir /root/elim ${ADAPTERS:+--adapters $ADAPTERS} ${MERGED:+--merged-labels $MERGED} \
         > "/root/elim/log_$2.txt" 2>&1
       echo "exit $?" >> "/root/elim/log_$2.txt"
     }
@@ -81,5 +83,12 @@ convert_gguf(Path('/root/bundle/model.gguf'), Path('/root/qwen'))"
     cp /root/elim/engine_limit*.json "$OUT/" 2>/dev/null
     if grep -q "^exit" /root/elim/log_*pipeline*.txt 2>/dev/null && grep -q "^exit" /root/elim/log_raw.txt 2>/dev/null
     then echo DONE; else echo RUNNING; fi ;;
-  *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS | start | poll" >&2; exit 2 ;;
+  wait)
+    t0=$(date +%s)
+    while [ $(( $(date +%s) - t0 )) -lt "${2:-540}" ]; do
+      if bash "$0" poll 2>/dev/null | grep -q '^DONE'; then break; fi
+      sleep 60; echo "[wait] $(( $(date +%s) - t0 )) s: $(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader)"
+    done
+    bash "$0" poll ;;
+  *) echo "usage: $0 pack GGUF [CARRY_DIR] | unpack | bench PARTS | start | poll | wait SECONDS" >&2; exit 2 ;;
 esac
