@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
-import time
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.integration.tune_isolation import ISOLATED
 from tests.unit.infer.helpers import tiny_data
 from tests.unit.train.tiny_spider import make_tiny_spider
 from tradeoff_ray.config import ExperimentConfig, cache_root
-from tradeoff_ray.errors import UserError
 
-pytestmark = pytest.mark.integration
+# These sweeps stop, interrupt and resume trials; a shared Ray session carries actors and placement groups of
+# earlier tests that can hold the CPUs a resumed trial waits for, so test_tune_isolated.py runs this module
+# in a process of its own (its own local Ray, a hard timeout).
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.environ.get(ISOLATED) != "1", reason="run by test_tune_isolated.py")]
 
 BASE = {"name": "sweep", "r": 4, "alpha": 8, "max_steps": 6, "save_steps": 3, "learning_rate": 1e-2,
         "per_device_batch_size": 4, "max_length": 1024}
@@ -47,7 +51,7 @@ def _ids(path: Path) -> set[str]:
 def test_grid_sweep_scores_trials_on_validation_sets_only(local_ray, tiny_model_dir, tmp_path):
     from tradeoff_ray.sweep import read_chosen, run_tune
 
-    cfg = _cfg(tiny_model_dir, tmp_path, space={"r": {"grid": [4, 8]}, "learning_rate": {"grid": [1e-3, 1e-2]}},
+    cfg = _cfg(tiny_model_dir, tmp_path, space={"r": {"grid": [4, 8]}, "learning_rate": {"grid": [1e-2]}},
                search="grid")
     data = _data(cfg, tmp_path)
     run_dir = tmp_path / "run"
@@ -55,8 +59,8 @@ def test_grid_sweep_scores_trials_on_validation_sets_only(local_ray, tiny_model_
     csv = run_tune(cfg, run_dir=run_dir, data=data)
 
     table = pd.read_csv(csv)
-    assert len(table) == 4
-    assert set(zip(table["r"], table["learning_rate"])) == {(4, 1e-3), (4, 1e-2), (8, 1e-3), (8, 1e-2)}
+    assert len(table) == 2
+    assert set(zip(table["r"], table["learning_rate"])) == {(4, 1e-2), (8, 1e-2)}
     assert (table["status"] == "complete").all()
     assert table["eval_loss"].notna().all()
     for col in ("val_spider", "val_mmlu_0shot"):
@@ -65,7 +69,7 @@ def test_grid_sweep_scores_trials_on_validation_sets_only(local_ray, tiny_model_
     assert table["pareto"].dtype == bool and table["pareto"].any()
     for adapter in table["adapter_dir"]:
         assert (Path(adapter) / "adapter_model.safetensors").is_file()
-    assert len(pd.read_parquet(csv.with_suffix(".parquet"))) == 4
+    assert len(pd.read_parquet(csv.with_suffix(".parquet"))) == 2
 
     # what each trial was scored on: held-out Spider train databases and MMLU val, never dev/test
     spider, mmlu = data["spider"].data, data["mmlu"].data
@@ -113,31 +117,58 @@ def test_asha_stopped_trials_still_give_optuna_their_validation_scores(local_ray
         assert recorded.values == pytest.approx([row["val_spider"], row["val_mmlu_0shot"]])
 
 
-def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(local_ray, tiny_model_dir, tmp_path):
-    from tradeoff_ray.sweep import run_tune
+SWEEP_SCRIPT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+import ray
+from tests.integration.test_tune import _cfg, _data
+from tradeoff_ray.sweep import run_tune
+tiny, tmp, interrupt = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
+cfg = _cfg(tiny, tmp, space={"r": {"grid": [4, 8]}}, search="grid")
+data = _data(cfg, tmp)
+run_dir = tmp / "run"
+run_dir.mkdir(exist_ok=True)
+trials = run_dir / "tune" / "trials"
+def interrupt_when_the_second_trial_starts():  # trials run one at a time: the first has finished
+    while len(list(trials.glob("*"))) < 2:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGUSR1)  # what Ctrl-C does to a Tune driver
+if interrupt:
+    threading.Thread(target=interrupt_when_the_second_trial_starts, daemon=True).start()
+ray.init(num_cpus=2, include_dashboard=False)
+try:
+    run_tune(cfg, run_dir=run_dir, data=data)
+except Exception as err:
+    print(f"SWEEP ERROR {type(err).__name__}: {err}", flush=True)
+    sys.exit(3)
+print("SWEEP DONE", flush=True)
+"""
 
-    cfg = _cfg(tiny_model_dir, tmp_path, space={"r": {"grid": [4, 8]}}, search="grid")
-    data = _data(cfg, tmp_path)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    trials = run_dir / "tune" / "trials"
 
-    def interrupt_when_the_second_trial_starts() -> None:  # trials run one at a time: the first has finished
-        while len(list(trials.glob("*"))) < 2:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGUSR1)  # what Ctrl-C does to a Tune driver
+def _sweep_process(tiny_model_dir: Path, tmp_path: Path, *, interrupt: bool) -> subprocess.CompletedProcess:
+    """The sweep in a driver process of its own, as a user runs it: an interrupted driver exits, and with it
+    its local Ray and every actor of the interrupted trial; the rerun starts a fresh one."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", SWEEP_SCRIPT, str(tiny_model_dir), str(tmp_path),
+                           "1" if interrupt else "0"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
 
-    watcher = threading.Thread(target=interrupt_when_the_second_trial_starts, daemon=True)
-    watcher.start()
-    with pytest.raises(UserError, match="interrupted: 1 of 2 trials finished.*again"):
-        run_tune(cfg, run_dir=run_dir, data=data)
-    watcher.join(timeout=5)
-    first = next(p for p in trials.iterdir() if (p / "validation").is_dir() and
-                 list((p / "train").glob("*/result.json")))
-    result = next((first / "train").glob("*/result.json"))
+
+def test_an_interrupted_sweep_resumes_without_rerunning_finished_trials(tiny_model_dir, tmp_path):
+    trials = tmp_path / "run" / "tune" / "trials"
+    first = _sweep_process(tiny_model_dir, tmp_path, interrupt=True)
+    assert first.returncode == 3, first.stdout[-3000:] + first.stderr[-3000:]
+    assert re.search(r"SWEEP ERROR UserError: .*interrupted: 1 of 2 trials finished.*again", first.stdout,
+                     re.S), first.stdout[-3000:]
+    done = next(p for p in trials.iterdir() if (p / "validation").is_dir() and
+                list((p / "train").glob("*/result.json")))
+    result = next((done / "train").glob("*/result.json"))
     before = result.stat().st_mtime_ns
 
-    table = pd.read_csv(run_tune(cfg, run_dir=run_dir, data=data))
+    again = _sweep_process(tiny_model_dir, tmp_path, interrupt=False)
+    assert again.returncode == 0 and "SWEEP DONE" in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "run" / "tune" / "trials.csv")
     assert len(table) == 2 and (table["status"] == "complete").all()
     assert set(table["r"]) == {4, 8}
     assert result.stat().st_mtime_ns == before, "the finished trial was not trained again"
