@@ -4,7 +4,7 @@ r"""Score one model as a Ray job: the base model, or a LoRA adapter, on Spider d
         --runtime-env cluster/runtime_env.yaml -- \
         python jobs/evaluate.py --config configs/seed1_llama3_8b.yaml \
             --adapter s3://BUCKET/tradeoff-ray/ray/artifacts/<run>/train/lora-1/adapter \
-            --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu \
+            --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu --set data.gsm8k_dir=/home/ray/data/gsm8k \
             --set eval.engine=vllm \
             --storage s3://BUCKET/tradeoff-ray
 

@@ -3,7 +3,7 @@ r"""The whole experiment as a Ray job: baseline eval -> train variants -> eval v
     ray job submit --address http://127.0.0.1:8265 --working-dir . \
         --runtime-env cluster/runtime_env.yaml -- \
         python jobs/run_experiment.py --config configs/seed1_llama3_8b.yaml \
-            --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu \
+            --set data.spider_dir=/home/ray/data/spider --set data.mmlu_dir=/home/ray/data/mmlu --set data.gsm8k_dir=/home/ray/data/gsm8k \
             --set output_dir=/home/ray/runs --set eval.engine=vllm --set training.use_gpu=true \
             --storage s3://BUCKET/tradeoff-ray
 
